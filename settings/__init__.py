@@ -1,0 +1,100 @@
+"""Typed settings: defaults < profile file < settings file < CQA_* environment variables.
+
+Profiles live in ``settings/profiles/<name>.toml`` (``dev`` is the default, ``production``
+and ``test`` ship too); ``CQA_SETTINGS_FILE`` names an extra TOML file for a site's own
+values; nested fields are set from the environment with ``__``, e.g. ``CQA_LLM__PRESET``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from settings.model import (
+    DocType,
+    EmbeddingSettings,
+    IngestSettings,
+    LLMSettings,
+    RetrievalSettings,
+    StoreSettings,
+    UISettings,
+    default_model_dir,
+)
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CQA_", env_nested_delimiter="__", extra="ignore")
+
+    profile: str = "dev"
+    data_dir: Path = Path("data")
+    model_dir: Path = Field(default_factory=default_model_dir)
+    llm: LLMSettings = LLMSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    store: StoreSettings = StoreSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    ingest: IngestSettings = IngestSettings()
+    ui: UISettings = UISettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        profile = os.environ.get("CQA_PROFILE", "dev")
+        profile_file = PROFILE_DIR / f"{profile}.toml"
+        if not profile_file.exists():
+            known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.toml")))
+            raise ValueError(f"unknown profile {profile!r} (known: {known})")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        site_file = os.environ.get("CQA_SETTINGS_FILE")
+        if site_file:
+            if not Path(site_file).is_file():
+                raise ValueError(f"CQA_SETTINGS_FILE {site_file!r} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=site_file))
+        sources.append(TomlConfigSettingsSource(settings_cls, toml_file=profile_file))
+        return tuple(sources)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.sqlite3"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings afresh (profile, settings file, environment)."""
+    return Settings(**overrides)
+
+
+__all__ = [
+    "DocType",
+    "EmbeddingSettings",
+    "IngestSettings",
+    "LLMSettings",
+    "RetrievalSettings",
+    "Settings",
+    "StoreSettings",
+    "UISettings",
+    "load_settings",
+]

@@ -1,0 +1,81 @@
+"""The one typed settings object: every component receives the part it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+DocType = Literal["regulation", "guidance", "manual"]
+
+
+def default_model_dir() -> Path:
+    """Model cache shared by every data dir: the user's cache folder."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "compliance-qa" / "models"
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["llamacpp", "http"] = "llamacpp"
+    preset: str = "dev-qwen2.5-0.5b"
+    model_path: Path | None = Field(default=None, description="GGUF file; empty means the preset's packaged model")
+    http_url: str = "http://127.0.0.1:8080/v1"
+    http_api_key: SecretStr = SecretStr("")
+    http_model: str = "local"
+    n_threads: int | None = None
+    n_ctx: int | None = Field(default=None, description="Overrides the preset's context size")
+    max_answer_tokens: int = 320
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int = 42
+
+
+class EmbeddingSettings(BaseModel):
+    backend: Literal["use", "sentence-transformers"] = "use"
+    model_path: Path | None = Field(
+        default=None, description="sentence-transformers model folder; empty means packaged"
+    )
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    batch_size: int = 32
+    max_tokens: int = 256
+
+
+class StoreSettings(BaseModel):
+    backend: Literal["edge", "qdrant"] = "edge"
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr = SecretStr("")
+    collection: str = "chunks"
+    shard_number: int = 1
+    replication_factor: int = 1
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = 5
+    candidates: int = 40
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = 60
+    sparse_tokenizer: Literal["sudachi", "edge-multilingual"] = "sudachi"
+    reranker_path: Path | None = None
+    neighbour_expansion: bool = True
+    refusal_min_dense: float = Field(
+        default=0.30,
+        description="Refuse without calling the LLM when the best dense cosine is below this",
+    )
+
+
+class IngestSettings(BaseModel):
+    chunk_tokens: int = 220
+    chunk_overlap_sentences: int = 1
+    max_file_mb: int = 100
+    embed_title_prefix: bool = True
+
+
+class UISettings(BaseModel):
+    language: Literal["ja", "en"] = "ja"
+    host: str = "127.0.0.1"
+    port: int = 8501

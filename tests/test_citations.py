@@ -1,0 +1,52 @@
+"""Citation verification: markers must point at provided sources that support the sentence."""
+
+from core.schema import Hit
+from qa.citations import split_sentences, verify_answer
+
+
+def hit(n: int, text: str, page: int) -> Hit:
+    return Hit(doc_id=f"d{n}", source=f"doc{n}.pdf", title=f"Doc {n}", page=page, pages=[page], section="第3条",
+               text=text, score=1.0, chunk_id=f"d{n}:1:0")
+
+
+SOURCES = [
+    hit(1, "個人顧客の口座開設にあたっては、運転免許証、マイナンバーカード、パスポートの原本の提示を受ける。", 1),
+    hit(2, "100万円相当額を超える海外送金を行う場合は、顧客から支払等報告書の提出を受ける。", 3),
+]
+
+
+def test_supported_sentence_is_verified_with_the_best_matching_quote():
+    check = verify_answer("口座開設には運転免許証やマイナンバーカードの原本の提示を受けます[1]。", SOURCES)
+    [c] = check.citations
+    assert c.n == 1 and c.verified and c.page == 1
+    assert "運転免許証" in c.quote and c.quote in SOURCES[0].text
+    assert check.unsupported == 0
+
+
+def test_answer_citing_the_wrong_source_is_flagged():
+    check = verify_answer("口座開設には運転免許証やマイナンバーカードの原本の提示を受けます[2]。", SOURCES)
+    assert check.unsupported == 1
+    assert not check.sentences[0].verified
+    assert not check.citations[0].verified
+
+
+def test_marker_that_points_at_no_source_is_invalid():
+    check = verify_answer("海外送金では支払等報告書の提出を受けます[7]。", SOURCES)
+    assert check.invalid_markers == [7]
+    assert not any(c.n == 7 for c in check.citations)
+
+
+def test_uncited_sentence_clearly_supported_by_one_source_gets_that_citation():
+    check = verify_answer("100万円相当額を超える海外送金では、顧客から支払等報告書の提出を受ける。", SOURCES)
+    assert [c.n for c in check.citations] == [2]
+    assert check.sentences[0].markers == [2]
+
+
+def test_english_sentences_and_markers():
+    sources = [hit(1, "Gifts worth more than JPY 5,000 require prior approval by the branch manager.", 2)]
+    check = verify_answer("Gifts above JPY 5,000 require prior approval [1]. The sky is green [1].", sources)
+    assert [s.verified for s in check.sentences] == [True, False]
+
+
+def test_japanese_sentence_split_keeps_punctuation():
+    assert split_sentences("一つ目です。二つ目です！三つ目？") == ["一つ目です。", "二つ目です！", "三つ目？"]

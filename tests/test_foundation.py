@@ -1,0 +1,50 @@
+"""The foundation's story: a PDF goes in, the right page comes back, the answer cites it."""
+
+from __future__ import annotations
+
+from core.schema import SearchFilter
+from qa.service import Requester
+from tests.conftest import EN_MD, JA_PDF
+
+PUBLIC = SearchFilter(access_groups=())
+
+
+def test_ingesting_the_sample_pdf_keeps_pages_and_sections(container):
+    report = container.ingest.ingest([JA_PDF])
+    [item] = report.documents
+    assert item.status == "ingested", item.error
+    assert item.pages >= 3 and item.chunks > 5
+    hits = container.retrieval.retrieve("口座開設時の本人確認書類は？", PUBLIC, k=5)
+    assert hits, "no hits"
+    assert all(h.source == JA_PDF.name for h in hits)
+    assert any(h.page == 1 and "運転免許証" in h.text for h in hits[:3]), [(h.page, h.text[:40]) for h in hits]
+    assert any("第3条" in h.section for h in hits[:3]), [h.section for h in hits]
+
+
+def test_japanese_and_english_questions_find_their_pages(samples_container):
+    retrieval = samples_container.retrieval
+    ja = retrieval.retrieve("100万円を超える海外送金で顧客に求める書類は？", PUBLIC, k=3)
+    assert any(h.page == 3 and "支払等報告書" in h.text for h in ja), [(h.page, h.text[:50]) for h in ja]
+    en = retrieval.retrieve("What is the limit for gifts from customers?", PUBLIC, k=3)
+    assert en[0].source == EN_MD.name and "5,000" in " ".join(h.text for h in en), [h.text[:60] for h in en]
+
+
+def test_answer_with_the_dev_model_cites_the_page_it_used(samples_container):
+    answer = samples_container.answers.ask("口座開設時の本人確認書類は？", Requester(groups=()))
+    assert not answer.refused, answer.answer
+    assert answer.answer.strip()
+    assert answer.timings.first_token_ms is not None and answer.timings.total_ms > 0
+    verified = [c for c in answer.citations if c.verified]
+    assert verified, f"no verified citation in {answer.answer!r}"
+    assert any(c.source == JA_PDF.name and c.page == 1 for c in verified), answer.citations
+    for c in answer.citations:
+        assert c.quote and c.quote in next(h.text for h in answer.contexts if h.doc_id == c.doc_id and c.quote in h.text)
+
+
+def test_question_outside_the_documents_is_refused_without_the_llm(samples_container):
+    def no_llm():
+        raise AssertionError("the LLM must not be called for an unsupported question")
+
+    samples_container.answers.llm_factory = no_llm
+    answer = samples_container.answers.ask("What is the capital of Australia and its population?", Requester(groups=()))
+    assert answer.refused and not answer.citations and answer.model == ""

@@ -1,0 +1,99 @@
+"""Both store backends keep the same Qdrant semantics: hybrid fusion, filters inside the
+store (access groups, status, as-of dates, doc types), status changes and neighbours."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from core.schema import PUBLIC_GROUP, Chunk, SearchFilter
+from retrieval.sparse import SparseEncoder
+from retrieval.store.base import StoredPoint
+from settings.model import StoreSettings
+
+DIM = 8
+
+
+def make_chunk(doc: str, version: int, i: int, text: str, *, status="active", access=(PUBLIC_GROUP,),
+               start=date(2024, 1, 1), end=None, doc_type="manual") -> Chunk:
+    return Chunk(
+        chunk_id=f"{doc}:{version}:{i}", doc_id=doc, version=version, chunk_index=i, text=text, embed_text=text,
+        section="S", page_start=i + 1, page_end=i + 1, source=f"{doc}.pdf", title=doc, doc_type=doc_type,
+        status=status, effective_from=start, effective_to=end, access=access,
+    )
+
+
+def vec(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture(params=["edge", "qdrant-client-local"])
+def store(request, tmp_path):
+    if request.param == "edge":
+        from retrieval.store.edge_store import EdgeStore
+
+        s = EdgeStore(tmp_path / "store", DIM)
+    else:
+        from qdrant_client import QdrantClient
+
+        from retrieval.store.qdrant_store import QdrantStore
+
+        s = QdrantStore(StoreSettings(backend="qdrant"), DIM, client=QdrantClient(location=":memory:"))
+    sparse = SparseEncoder("sudachi")
+    chunks = [
+        make_chunk("pub", 1, 0, "口座開設の本人確認書類は運転免許証です。"),
+        make_chunk("pub", 1, 1, "海外送金では送金目的を確認する。"),
+        make_chunk("pub", 1, 2, "贈答は5000円まで。"),
+        make_chunk("secret", 1, 0, "役員報酬の決定手続き。本人確認書類", access=("board",)),
+        make_chunk("old", 1, 0, "旧版の本人確認書類の規定。", status="superseded", end=date(2024, 6, 1)),
+        make_chunk("old", 2, 0, "新版の本人確認書類の規定。", start=date(2024, 6, 1), doc_type="regulation"),
+    ]
+    s.upsert([StoredPoint(c, vec(hash(c.chunk_id) % 1000), sparse.embed_document(c.text)) for c in chunks])
+    s.sparse_encoder = sparse
+    yield s
+    s.close()
+
+
+def search(store, text: str, flt: SearchFilter, limit=10):
+    return store.hybrid_search(vec(1), store.sparse_encoder.embed_query(text), flt, limit=limit, candidates=20)
+
+
+def ids(results) -> set[str]:
+    return {r.payload["chunk_id"] for r in results}
+
+
+def test_access_groups_are_filtered_inside_the_store(store):
+    public = ids(search(store, "本人確認書類", SearchFilter(access_groups=())))
+    assert "secret:1:0" not in public and "pub:1:0" in public
+    board = ids(search(store, "本人確認書類", SearchFilter(access_groups=("board",))))
+    assert "secret:1:0" in board
+    assert "secret:1:0" in ids(search(store, "本人確認書類", SearchFilter(access_groups=None)))
+
+
+def test_only_active_versions_unless_asked_as_of_a_date(store):
+    now = ids(search(store, "本人確認書類", SearchFilter()))
+    assert "old:2:0" in now and "old:1:0" not in now
+    past = ids(search(store, "本人確認書類", SearchFilter(as_of=date(2024, 3, 1))))
+    assert "old:1:0" in past and "old:2:0" not in past
+
+
+def test_doc_type_filter_and_sparse_match_rank_first(store):
+    only_reg = ids(search(store, "本人確認書類", SearchFilter(doc_types=("regulation",))))
+    assert only_reg == {"old:2:0"}
+    top = search(store, "海外送金 送金目的", SearchFilter(), limit=1)
+    assert top[0].payload["chunk_id"] == "pub:1:1"
+    assert top[0].dense_vector is not None and len(top[0].dense_vector) == DIM
+
+
+def test_status_change_and_delete_and_neighbours(store):
+    store.set_status("pub", 1, "withdrawn")
+    assert "pub:1:0" not in ids(search(store, "本人確認書類", SearchFilter()))
+    store.set_status("pub", 1, "active")
+    neighbours = store.chunks_by_index("pub", 1, [0, 2], SearchFilter(access_groups=()))
+    assert [p["chunk_index"] for p in neighbours] == [0, 2]
+    assert store.count(SearchFilter(access_groups=None)) == 5
+    store.delete_document("pub")
+    assert store.count(SearchFilter(access_groups=None)) == 2

@@ -1,0 +1,126 @@
+"""Chat page: streamed answers with verified citation chips and a source panel."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.schema import Answer, ChatTurn
+from qa.feedback import Feedback
+from qa.service import AnswerEvent, RetrievedEvent, TokenEvent
+from ui.i18n import t
+from ui.state import container, lang, requester
+
+L = lang()
+services = container()
+st.title(t("app_title", L))
+
+if st.sidebar.button(t("new_chat", L)):
+    st.session_state.chat = []
+history: list[dict] = st.session_state.setdefault("chat", [])
+
+
+def render_sentences(answer: Answer) -> str:
+    if answer.refused or not answer.sentences:
+        return answer.answer
+    parts = []
+    for s in answer.sentences:
+        marks = "".join(f"[{n}]" for n in s.markers)
+        parts.append(s.text + marks if s.verified else f":red[{s.text}{marks}] ⚠")
+    return " ".join(parts) if answer.language == "en" else "".join(parts)
+
+
+def render_sources(answer: Answer, key: str) -> None:
+    if answer.refused:
+        st.info(t("refused", L))
+        if answer.contexts:
+            with st.expander(t("closest_passages", L)):
+                for h in answer.contexts[:3]:
+                    st.markdown(f"**{h.title}** · {h.section} · {t('page', L)} {h.page or '-'}")
+                    st.caption(h.text[:400])
+        return
+    if answer.unsupported_sentences:
+        st.warning(t("unsupported", L))
+    if not any(c.verified for c in answer.citations):
+        from prompts import load_prompts
+
+        st.error(load_prompts(answer.language).no_citation)
+    if not answer.citations:
+        return
+    labels = {f"[{c.n}] {c.source} p.{c.page or '-'}": c for c in answer.citations}
+    chosen = st.pills(t("sources", L), list(labels), key=f"pills-{key}")
+    if chosen:
+        c = labels[chosen]
+        context = next((h for h in answer.contexts if h.chunk_id and h.doc_id == c.doc_id and c.quote in h.text), None)
+        with st.container(border=True):
+            st.markdown(f"**{c.title}** · {t('version', L)} {c.version} · {t('page', L)} {c.page or '-'}")
+            st.caption(f"{t('section', L)}: {c.section or '-'}")
+            text = context.text if context else c.quote
+            st.markdown(text.replace(c.quote, f":orange-background[{c.quote}]") if c.quote else text)
+    copy = (
+        answer.answer
+        + "\n\n"
+        + "\n".join(f"[{c.n}] {c.title} ({c.source}) p.{c.page or '-'} {c.section}" for c in answer.citations)
+    )
+    with st.popover(t("copy_answer", L)):
+        st.code(copy, language=None)
+    timing = answer.timings
+    st.caption(
+        t("timings", L, r=round(timing.retrieve_ms), f=round(timing.first_token_ms or 0), t=round(timing.total_ms))
+    )
+
+
+def render_feedback(turn: dict, key: str) -> None:
+    score = st.feedback("thumbs", key=f"fb-{key}")
+    if score is None or turn.get("feedback_saved"):
+        return
+    comment = st.text_input(t("feedback_comment", L), key=f"fbc-{key}")
+    if st.button("OK", key=f"fbs-{key}"):
+        answer: Answer = turn["answer"]
+        services.feedback.add(
+            Feedback(
+                user=requester().name,
+                question=answer.question,
+                answer=answer.answer,
+                positive=bool(score),
+                comment=comment,
+                citations=[c.model_dump() for c in answer.citations],
+                prompt_version=answer.prompt_version,
+                model=answer.model,
+            )
+        )
+        turn["feedback_saved"] = True
+        st.toast(t("feedback_thanks", L))
+
+
+for i, turn in enumerate(history):
+    with st.chat_message(turn["role"]):
+        if turn["role"] == "user":
+            st.markdown(turn["content"])
+        else:
+            st.markdown(render_sentences(turn["answer"]))
+            render_sources(turn["answer"], str(i))
+            render_feedback(turn, str(i))
+
+question = st.chat_input(t("ask_placeholder", L), max_chars=2000)
+if question:
+    turns = [ChatTurn(role=h["role"], content=h["content"]) for h in history]
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        status = st.status(t("searching", L))
+        final: dict[str, Answer] = {}
+
+        def tokens():
+            for event in services.answers.stream(question, requester(), turns):
+                if isinstance(event, RetrievedEvent):
+                    status.update(label=f"{t('sources', L)}: {len(event.hits)}", state="complete")
+                elif isinstance(event, TokenEvent):
+                    yield event.text
+                elif isinstance(event, AnswerEvent):
+                    final["answer"] = event.answer
+
+        st.write_stream(tokens())
+        answer = final["answer"]
+    history.append({"role": "user", "content": question})
+    history.append({"role": "assistant", "content": answer.answer, "answer": answer})
+    st.rerun()

@@ -1,0 +1,34 @@
+"""Process-wide services for the Streamlit app (one Container per server process) and the
+per-session bits pages share (interface language)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import core.offline  # noqa: F401
+from core.container import Container
+from settings import load_settings
+
+
+@st.cache_resource(show_spinner=False)
+def container() -> Container:
+    """The app process owns the embedded store while it runs (see docs/operations.md)."""
+    return Container(load_settings(), store_wait_seconds=30.0)
+
+
+def lang() -> str:
+    if "lang" not in st.session_state:
+        st.session_state.lang = container().settings.ui.language
+    return st.session_state.lang
+
+
+def requester():
+    """The signed-in user as the services see them (name for the audit, groups for the filter)."""
+    from qa.service import Requester
+
+    user = st.session_state.get("user")
+    if user is None:
+        return Requester(name="anonymous", groups=())
+    from auth.roles import access_groups
+
+    return Requester(name=user.name, groups=access_groups(user))
