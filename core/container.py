@@ -74,6 +74,44 @@ class Container:
         return self._build("_ingest", make)
 
     @cached_property
+    def users(self):
+        from auth.store import UserStore
+
+        sec = self.settings.security
+        return UserStore.from_settings(
+            self.settings, min_password_length=sec.min_password_length,
+            max_failed_attempts=sec.max_failed_logins, lockout_minutes=sec.lockout_minutes,
+        )
+
+    @cached_property
+    def audit(self):
+        from audit.log import AuditLog
+
+        return AuditLog.from_settings(self.settings)
+
+    @cached_property
+    def question_limiter(self):
+        from auth.session import RateLimiter
+
+        return RateLimiter(self.settings.security.questions_per_minute, 60)
+
+    def record_answer(self, requester, answer) -> None:
+        from audit.records import answer_record
+
+        action, detail = answer_record(answer, self.registry.index_version())
+        self.audit.append(requester.name, action, detail)
+
+    def record_feedback(self, feedback) -> int:
+        """Store a thumbs up/down and put it on the audit trail."""
+        feedback_id = self.feedback.add(feedback)
+        self.audit.append(
+            feedback.user, "feedback",
+            {"id": feedback_id, "positive": feedback.positive, "comment": feedback.comment,
+             "question": feedback.question},
+        )
+        return feedback_id
+
+    @cached_property
     def feedback(self):
         from qa.feedback import FeedbackStore
 
@@ -91,12 +129,16 @@ class Container:
         from qa.service import AnswerService
 
         def make():
+            preset = get_preset(self.settings.llm.preset)
             return AnswerService(
                 retrieval=self.retrieval,
                 llm_factory=self.chat_model,
                 llm_settings=self.settings.llm,
                 retrieval_settings=self.settings.retrieval,
-                sampling=effective_sampling(get_preset(self.settings.llm.preset), self.settings),
+                sampling=effective_sampling(preset, self.settings),
+                prompt_style=preset.prompt_style,
+                on_answer=self.record_answer,
+                max_question_chars=self.settings.security.max_question_chars,
             )
 
         return self._build("_answers", make)

@@ -102,7 +102,9 @@ class IngestService:
         sparse: SparseEncoder,
         store: VectorStore,
         cache: EmbeddingCache,
+        audit_event: Callable[[str, str, dict], None] | None = None,
     ) -> None:
+        self.audit_event = audit_event
         self.settings = settings
         self.registry = registry
         self.embedder = embedder
@@ -113,7 +115,11 @@ class IngestService:
     # -- use cases -------------------------------------------------------------------
 
     def ingest(
-        self, paths: list[Path], options: IngestOptions = IngestOptions(), progress: ProgressFn | None = None
+        self,
+        paths: list[Path],
+        options: IngestOptions = IngestOptions(),
+        progress: ProgressFn | None = None,
+        actor: str = "cli",
     ) -> IngestReport:
         started = time.perf_counter()
         files = collect_files(paths)
@@ -122,34 +128,46 @@ class IngestService:
             def stage(name: str, path: Path = path, i: int = i) -> None:
                 _report(progress, path, name, i, len(files))
 
-            items.append(self._ingest_one(path, options, stage))
+            item = self._ingest_one(path, options, stage)
+            if item.status != "unchanged":
+                self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))
+            items.append(item)
         return IngestReport(documents=items, seconds=round(time.perf_counter() - started, 3))
 
     def sync(
-        self, folder: Path, options: IngestOptions = IngestOptions(), progress: ProgressFn | None = None
+        self,
+        folder: Path,
+        options: IngestOptions = IngestOptions(),
+        progress: ProgressFn | None = None,
+        actor: str = "cli",
     ) -> IngestReport:
         """Make the store match ``folder``: ingest new and changed files, withdraw the rest."""
         if not folder.is_dir():
             raise CQAError(f"--sync needs a folder: {folder} is not one")
-        report = self.ingest([folder], options, progress)
+        report = self.ingest([folder], options, progress, actor)
         present = {d.doc_id for d in report.documents if d.doc_id}
         started = time.perf_counter()
         for version in self.registry.active():
             if version.doc_id not in present:
-                self.withdraw(version.doc_id)
+                self.withdraw(version.doc_id, actor)
                 report.documents.append(
                     IngestItem(path=version.source, doc_id=version.doc_id, status="withdrawn", version=version.version)
                 )
         report.seconds = round(report.seconds + time.perf_counter() - started, 3)
         return report
 
-    def withdraw(self, doc_id: str) -> DocumentVersion:
+    def withdraw(self, doc_id: str, actor: str = "cli") -> DocumentVersion:
         active = self.registry.active_version(doc_id)
         if active is None:
             raise CQAError(f"no active document with id {doc_id}")
         self.registry.set_status(doc_id, active.version, "withdrawn")
         self._sync_store_status()
+        self._audit(actor, "withdraw", {"doc_id": doc_id, "version": active.version, "title": active.title})
         return active
+
+    def _audit(self, actor: str, action: str, detail: dict) -> None:
+        if self.audit_event is not None:
+            self.audit_event(actor, action, detail)
 
     def delete(self, doc_id: str) -> None:
         """Remove every version of a document from the store and the registry."""

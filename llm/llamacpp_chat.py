@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -48,8 +49,8 @@ def llama_kwargs(preset: ModelPreset, llm: LLMSettings) -> dict:
         "seed": llm.seed,
         "verbose": False,
     }
-    if llm.n_threads:
-        kwargs["n_threads"] = llm.n_threads
+    threads = llm.n_threads or os.cpu_count() or 1
+    kwargs["n_threads"] = kwargs["n_threads_batch"] = threads
     if preset.tensor_split:
         kwargs["tensor_split"] = list(preset.tensor_split)
     if preset.flash_attn:

@@ -41,6 +41,8 @@ class ModelPreset:
     yarn_orig_ctx: int | None = None
     gpus: int = 0
     gpu_vram_gib: float = 0.0
+    prompt_style: str = "full"
+    """``full`` or ``compact`` (see prompts.PromptSet.system_prompt)."""
     no_think: bool = False
     """Qwen3: ask for non-thinking mode and strip any <think> block."""
     sampling: Sampling = field(default_factory=Sampling)
@@ -72,7 +74,8 @@ PRESETS: dict[str, ModelPreset] = {
             description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M, packaged, CPU (plumbing and demo)",
             n_ctx=4096,
             packaged=DEV_QWEN_05B,
-            sampling=Sampling(temperature=0.1, top_p=0.9, top_k=40),
+            prompt_style="compact",
+            sampling=Sampling(temperature=0.1, top_p=0.9, top_k=40, repeat_penalty=1.15),
         ),
         ModelPreset(
             name="judge-1.5b",

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 PROMPT_DIR = Path(__file__).parent
-NAMES = ("system", "user", "refusal", "condense", "no_citation")
+NAMES = ("system", "system_compact", "citation_rule", "user", "refusal", "condense", "no_citation")
 LANGUAGES = ("ja", "en")
 
 
@@ -16,12 +16,20 @@ LANGUAGES = ("ja", "en")
 class PromptSet:
     language: str
     system: str
+    system_compact: str
+    citation_rule: str
     user: str
     refusal: str
     condense: str
     no_citation: str
     version: str
     """sha256 prefix over every prompt file of every language: recorded with each answer."""
+
+    def system_prompt(self, style: str) -> str:
+        """``full``: every rule (refusal wording, [n] citation markers) for capable models;
+        ``compact``: grounding and injection rules only, for small models that answer worse
+        with more rules (they are refused structurally and cited by verification instead)."""
+        return f"{self.system}\n{self.citation_rule}" if style == "full" else self.system_compact
 
 
 @cache

@@ -8,9 +8,10 @@ from core.schema import Hit
 
 
 def source_header(n: int, hit: Hit) -> str:
-    where = f" p.{hit.page}" if hit.page else ""
-    section = f" / {hit.section}" if hit.section else ""
-    return f"[{n}] {hit.title}{section}{where}"
+    """``[n]`` and the innermost heading: enough for the model to refer to the passage;
+    titles and pages are shown by the UI, not copied by the model."""
+    heading = hit.section.split(" > ")[-1] if hit.section else ""
+    return f"[{n}]（{heading}）" if heading else f"[{n}]"
 
 
 def format_sources(hits: list[Hit]) -> str:

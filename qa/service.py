@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from core.errors import CQAError
 from core.schema import Answer, ChatTurn, Hit, SearchFilter, Timings
 from core.text import detect_language
 from llm.chat import ChatModel, GenerationOptions, complete
@@ -61,6 +62,8 @@ class AnswerService:
     retrieval_settings: RetrievalSettings
     sampling: Sampling
     on_answer: Callable[[Requester, Answer], None] | None = None
+    max_question_chars: int = 2000
+    prompt_style: str = "full"
     _llm: ChatModel | None = field(default=None, init=False)
     _llm_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -91,6 +94,10 @@ class AnswerService:
     ) -> Iterator[Event]:
         started = time.perf_counter()
         question = question.strip()
+        if not question:
+            raise CQAError("the question is empty")
+        if len(question) > self.max_question_chars:
+            raise CQAError(f"the question is longer than {self.max_question_chars} characters: shorten it")
         language = detect_language(question)
         prompts = load_prompts(language)
         standalone = self._condense(question, history, prompts) if history else question
@@ -123,7 +130,7 @@ class AnswerService:
         llm = self.llm
         sources = self._assemble(hits, flt, prompts, question, llm)
         messages = [
-            {"role": "system", "content": prompts.system},
+            {"role": "system", "content": prompts.system_prompt(self.prompt_style)},
             {"role": "user", "content": prompts.user.format(sources=format_sources(sources), question=standalone)},
         ]
         options = GenerationOptions(
@@ -166,7 +173,10 @@ class AnswerService:
                 present.update(n.chunk_id for n in extra)
                 expanded.append(merge_neighbours(h, extra) if extra else h)
             hits = expanded
-        fixed = llm.count_tokens(prompts.system) + llm.count_tokens(prompts.user) + llm.count_tokens(question)
+        fixed = sum(
+            llm.count_tokens(text)
+            for text in (prompts.system_prompt(self.prompt_style), prompts.user, question)
+        )
         budget = llm.n_ctx - self.llm_settings.max_answer_tokens - fixed - _CONTEXT_MARGIN
         return fit_budget(hits, budget, llm.count_tokens)
 

@@ -25,6 +25,7 @@ from settings.model import (
     IngestSettings,
     LLMSettings,
     RetrievalSettings,
+    SecuritySettings,
     StoreSettings,
     UISettings,
     default_model_dir,
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     ingest: IngestSettings = IngestSettings()
     ui: UISettings = UISettings()
+    security: SecuritySettings = SecuritySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -93,6 +95,7 @@ __all__ = [
     "IngestSettings",
     "LLMSettings",
     "RetrievalSettings",
+    "SecuritySettings",
     "Settings",
     "StoreSettings",
     "UISettings",

@@ -79,3 +79,16 @@ class UISettings(BaseModel):
     language: Literal["ja", "en"] = "ja"
     host: str = "127.0.0.1"
     port: int = 8501
+
+
+class SecuritySettings(BaseModel):
+    session_timeout_minutes: int = 30
+    questions_per_minute: int = 20
+    max_question_chars: int = 2000
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    min_password_length: int = 10
+    audit_retention_days: int = 3650
+    oidc_provider: str | None = Field(
+        default=None, description="Name of an [auth.<provider>] block in Streamlit secrets for st.login SSO"
+    )

@@ -55,6 +55,23 @@ STRINGS: dict[str, dict[str, str]] = {
     "sign_out": {"ja": "サインアウト", "en": "Sign out"},
     "user_name": {"ja": "ユーザー名", "en": "User name"},
     "password": {"ja": "パスワード", "en": "Password"},
+    "password_again": {"ja": "パスワード（確認）", "en": "Password (again)"},
+    "passwords_differ": {"ja": "パスワードが一致しません。", "en": "The passwords differ."},
+    "first_admin": {"ja": "最初の管理者アカウントを作成してください（初期パスワードはありません）。",
+                    "en": "Create the first administrator account (there is no default password)."},
+    "create_admin": {"ja": "管理者を作成", "en": "Create administrator"},
+    "admin_created": {"ja": "管理者を作成しました。サインインしてください。",
+                      "en": "Administrator created. Please sign in."},
+    "sign_in_sso": {"ja": "シングルサインオンでサインイン", "en": "Sign in with single sign-on"},
+    "sso_unknown_user": {"ja": "このアカウントは登録されていません。管理者に連絡してください。",
+                         "en": "This account is not registered here. Contact an administrator."},
+    "change_password": {"ja": "パスワードを変更", "en": "Change password"},
+    "current_password": {"ja": "現在のパスワード", "en": "Current password"},
+    "new_password": {"ja": "新しいパスワード", "en": "New password"},
+    "session_expired": {"ja": "一定時間操作がなかったため、サインアウトしました。",
+                        "en": "You were signed out after a period of inactivity."},
+    "forbidden": {"ja": "このページを表示する権限がありません。", "en": "You are not allowed to open this page."},
+    "signed_in_as": {"ja": "サインイン中: {name}", "en": "Signed in as {name}"},
 }
 
 

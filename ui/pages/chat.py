@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import CQAError
 from core.schema import Answer, ChatTurn
 from qa.feedback import Feedback
 from qa.service import AnswerEvent, RetrievedEvent, TokenEvent
+from auth.roles import Permission
+from ui.auth_gate import guard
 from ui.i18n import t
 from ui.state import container, lang, requester
 
+guard(Permission.CHAT)
 L = lang()
 services = container()
 st.title(t("app_title", L))
@@ -76,7 +80,7 @@ def render_feedback(turn: dict, key: str) -> None:
     comment = st.text_input(t("feedback_comment", L), key=f"fbc-{key}")
     if st.button("OK", key=f"fbs-{key}"):
         answer: Answer = turn["answer"]
-        services.feedback.add(
+        services.record_feedback(
             Feedback(
                 user=requester().name,
                 question=answer.question,
@@ -101,8 +105,13 @@ for i, turn in enumerate(history):
             render_sources(turn["answer"], str(i))
             render_feedback(turn, str(i))
 
-question = st.chat_input(t("ask_placeholder", L), max_chars=2000)
+question = st.chat_input(t("ask_placeholder", L), max_chars=services.settings.security.max_question_chars)
 if question:
+    try:
+        services.question_limiter.check(requester().name)
+    except CQAError as exc:
+        st.error(str(exc))
+        st.stop()
     turns = [ChatTurn(role=h["role"], content=h["content"]) for h in history]
     with st.chat_message("user"):
         st.markdown(question)

@@ -7,9 +7,12 @@ import streamlit as st
 
 from core.text import safe_file_name
 from ingest.service import IngestOptions
+from auth.roles import Permission
+from ui.auth_gate import guard
 from ui.i18n import t
 from ui.state import container, lang
 
+user = guard(Permission.INGEST)
 L = lang()
 services = container()
 st.title(t("documents", L))
@@ -46,7 +49,7 @@ if submitted and files:
         def show(p, stages=stages, name=name) -> None:
             stages.caption(f"{name}: {p.stage}")
 
-        report = services.ingest.ingest([path], options, show)
+        report = services.ingest.ingest([path], options, show, actor=user.name)
         for d in report.documents:
             results.append(
                 {"file": name, "status": d.status, "version": d.version, "chunks": d.chunks, "error": d.error or ""}
@@ -83,7 +86,7 @@ if versions:
     if active:
         target = st.selectbox(t("withdraw", L), list(active))
         if st.button(t("withdraw", L)):
-            services.ingest.withdraw(active[target])
+            services.ingest.withdraw(active[target], actor=user.name)
             st.rerun()
 else:
     st.info(t("no_documents", L))

@@ -1,0 +1,121 @@
+"""``python -m audit``: verify, export, purge and search the audit log in the data dir.
+
+Dates are whole days in UTC (the log stores UTC). Exit codes: 0 ok, 1 failure or tampered
+log, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from audit._cli import EXIT_FAILURE, EXIT_OK, OneLineParser, UsageError, cli_actor, data_dir, iso_day, run
+from audit.log import ACTIONS, AUDIT_DB_NAME, AuditError, AuditLog
+
+PROG = "python -m audit"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("verify", help="check the hash chain (exit 1 when tampered)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("export", help="write records as CSV (oldest first)")
+    p.add_argument("--from", dest="since", type=iso_day, metavar="YYYY-MM-DD", help="first day (UTC)")
+    p.add_argument("--to", dest="until", type=iso_day, metavar="YYYY-MM-DD", help="last day (UTC), included")
+    p.add_argument("--out", type=Path, metavar="FILE", help="CSV file (default: stdout)")
+
+    p = sub.add_parser("purge", help="retention: delete records older than a day, keeping the chain")
+    p.add_argument("--before", type=iso_day, required=True, metavar="YYYY-MM-DD",
+                   help="delete records before 00:00 UTC of this day")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+
+    p = sub.add_parser("search", help="list records, newest first")
+    p.add_argument("--user")
+    p.add_argument("--action", choices=sorted(ACTIONS))
+    p.add_argument("--text", help="substring of the detail (case-insensitive)")
+    p.add_argument("--since", type=iso_day, metavar="YYYY-MM-DD")
+    p.add_argument("--until", type=iso_day, metavar="YYYY-MM-DD", help="included")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    return parser
+
+
+def open_log() -> AuditLog:
+    path = Path(data_dir()) / AUDIT_DB_NAME
+    if not path.is_file():
+        raise AuditError(f"no audit log at {path}")
+    return AuditLog(path)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    result = open_log().verify()
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    for warning in result.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if result.ok:
+        if not args.json:
+            print(f"OK: {result.records} records, chain intact, head {result.head_hash}")
+        return EXIT_OK
+    where = f"record {result.first_bad_id}: " if result.first_bad_id is not None else ""
+    print(f"{PROG}: TAMPERED: {where}{result.reason}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.since and args.until and args.since > args.until:
+        raise UsageError("--from is after --to")
+    log = open_log()
+    if args.out is None:
+        sys.stdout.reconfigure(newline="")  # the csv module writes its own line ends
+        n = log.export_csv(sys.stdout, args.since, args.until)
+    else:
+        n = log.export_csv(args.out, args.since, args.until)
+    print(f"exported {n} records", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    log = open_log()
+    n = log.purge_before(args.before, actor=cli_actor(), dry_run=args.dry_run)
+    day = args.before.isoformat()
+    if args.dry_run:
+        print(f"would purge {n} records before {day} (UTC)")
+    else:
+        print(f"purged {n} records before {day} (UTC)")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    records = open_log().search(
+        user=args.user, action=args.action, text=args.text,
+        since=args.since, until=args.until, limit=args.limit,
+    )
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], ensure_ascii=False))
+        return EXIT_OK
+    for r in records:
+        detail = json.dumps(r.detail, ensure_ascii=False)
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        print(f"{r.id}\t{r.to_json()['ts']}\t{r.user}\t{r.action}\t{detail}")
+    return EXIT_OK
+
+
+COMMANDS = {"verify": cmd_verify, "export": cmd_export, "purge": cmd_purge, "search": cmd_search}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(PROG, lambda: COMMANDS[args.command](args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

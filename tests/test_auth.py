@@ -1,0 +1,573 @@
+"""Users, sign-in and lockout, roles and permissions, sessions, rate limits, audited CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from audit.log import AUDIT_DB_NAME, AuditLog
+from auth.roles import (
+    PAGES,
+    Permission,
+    access_groups,
+    allowed_pages,
+    can,
+    permissions,
+    require,
+)
+from auth.service import UNKNOWN_USER, UserAdmin, change_own_password, sign_in, sign_out
+from auth.session import RateLimited, RateLimiter, SessionClock
+from auth.store import (
+    GENERIC_AUTH_FAILURE,
+    USERS_DB_NAME,
+    AuthError,
+    PasswordPolicyError,
+    User,
+    UserError,
+    UserStore,
+)
+from core.errors import AccessDenied, CQAError
+from core.schema import SearchFilter
+from retrieval.store.base import filter_conditions
+
+REPO = Path(__file__).resolve().parents[1]
+PW = "correct-horse-42"
+T0 = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def fast_hasher(**kwargs: int) -> PasswordHasher:
+    """Real argon2id with small parameters so the suite stays fast."""
+    params = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1} | kwargs
+    return PasswordHasher(**params)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> UserStore:
+    return UserStore(tmp_path / USERS_DB_NAME, hasher=fast_hasher())
+
+
+@pytest.fixture()
+def audit(tmp_path: Path) -> AuditLog:
+    return AuditLog(tmp_path / AUDIT_DB_NAME)
+
+
+def run_cli(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CQA_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "auth", *args],
+        cwd=REPO, env=env, input=stdin if stdin is not None else "", capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+def raw_bytes(path: Path) -> bytes:
+    """The database file plus any WAL content, as a file-system reader would see them."""
+    data = b""
+    for p in (path, path.with_name(path.name + "-wal")):
+        if p.exists():
+            data += p.read_bytes()
+    return data
+
+
+# --------------------------------------------------------------------------- users
+
+
+def test_add_get_list(store: UserStore) -> None:
+    user = store.add_user("alice", PW, ["staff", "Compliance"], ["legal", "営業部", "legal"])
+    assert user.name == "alice"
+    assert user.roles == ("compliance", "staff")
+    assert user.groups == ("legal", "営業部")
+    assert not user.disabled and not user.must_change_password and user.failed_attempts == 0
+    assert user.created_at.tzinfo is not None
+    assert store.get("alice") == user
+    assert store.get("ALICE") == user  # names are case-insensitive
+    assert store.get("nobody") is None and store.get("bad name!") is None
+    store.add_user("bob", PW + "b", "staff")
+    assert [u.name for u in store.list_users()] == ["alice", "bob"]
+    fields = {f.name for f in dataclasses.fields(User)}
+    assert not any("hash" in f or "password" == f for f in fields)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        user.disabled = True  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["", "a b", "名前", "x" * 65, "semi;colon", "new\nline"])
+def test_invalid_names(store: UserStore, name: str) -> None:
+    with pytest.raises(UserError, match="invalid user name"):
+        store.add_user(name, PW, ["staff"])
+
+
+def test_role_and_group_validation(store: UserStore) -> None:
+    with pytest.raises(UserError, match="unknown role"):
+        store.add_user("alice", PW, ["staff", "root"])
+    with pytest.raises(UserError, match="at least one role"):
+        store.add_user("alice", PW, [])
+    with pytest.raises(UserError, match="invalid access group"):
+        store.add_user("alice", PW, ["staff"], ["ok", "*"])
+    store.add_user("alice", PW, "staff,compliance", "g1, g2")
+    assert store.get("alice").roles == ("compliance", "staff")
+    assert store.get("alice").groups == ("g1", "g2")
+    with pytest.raises(UserError, match="already exists"):
+        store.add_user("Alice", PW, ["staff"])
+
+
+def test_password_policy(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "u.sqlite3", hasher=fast_hasher(), min_password_length=12)
+    with pytest.raises(PasswordPolicyError, match="at least 12"):
+        store.add_user("alice", "short-pw-1", ["staff"])
+    with pytest.raises(PasswordPolicyError, match="user name"):
+        store.add_user("alice", "my-alice-password", ["staff"])
+    with pytest.raises(PasswordPolicyError, match="spaces"):
+        store.add_user("alice", " " * 12, ["staff"])
+    assert store.list_users() == []
+    store.add_user("alice", "twelve-chars!", ["staff"])
+    with pytest.raises(PasswordPolicyError):
+        store.set_password("alice", "short")
+    assert issubclass(PasswordPolicyError, CQAError)
+
+
+def test_management_operations(store: UserStore) -> None:
+    store.add_user("boss", PW, ["admin"])
+    store.add_user("alice", PW, ["staff"], ["g1"])
+    assert store.set_roles("alice", ["compliance"]).roles == ("compliance",)
+    assert store.set_groups("alice", ["g2", "g3"]).groups == ("g2", "g3")
+    assert store.set_groups("alice", None).groups == ()
+    assert store.disable("alice").disabled
+    assert not store.enable("alice").disabled
+    store.delete("alice")
+    assert store.get("alice") is None
+    for op in (store.disable, store.enable, store.unlock, store.delete):
+        with pytest.raises(UserError, match="no such user"):
+            op("ghost")
+
+
+def test_last_admin_is_protected(store: UserStore) -> None:
+    assert not store.has_admin()
+    store.create_initial_admin("boss", PW)
+    assert store.has_admin()
+    with pytest.raises(UserError, match="admin already exists"):
+        store.create_initial_admin("boss2", PW)
+    for op in (lambda: store.disable("boss"), lambda: store.delete("boss"),
+               lambda: store.set_roles("boss", ["staff"])):
+        with pytest.raises(UserError, match="last enabled admin"):
+            op()
+    store.add_user("deputy", PW, ["admin", "staff"])
+    store.disable("boss")
+    assert store.has_admin()  # a disabled admin still counts: no open first-run setup
+    with pytest.raises(UserError, match="last enabled admin"):
+        store.set_roles("deputy", "staff")
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def test_authenticate_ok_and_generic_failures(store: UserStore) -> None:
+    store.add_user("alice", PW, ["staff"])
+    user = store.authenticate("alice", PW, now=T0)
+    assert user.name == "alice" and user.last_login_at == T0
+    assert store.authenticate("ALICE", PW, now=T0).name == "alice"
+    messages = set()
+    for name, password in [("alice", "wrong-password"), ("nobody", PW), ("bad name", PW), ("alice", "")]:
+        with pytest.raises(AuthError) as exc:
+            store.authenticate(name, password, now=T0)
+        messages.add(str(exc.value))
+        assert exc.value.reason == "bad_credentials"
+    assert messages == {GENERIC_AUTH_FAILURE}
+    assert "alice" not in GENERIC_AUTH_FAILURE
+
+
+def test_lockout_and_reset(store: UserStore) -> None:
+    store.add_user("alice", PW, ["staff"])
+    for i in range(4):
+        with pytest.raises(AuthError) as exc:
+            store.authenticate("alice", f"wrong-{i}", now=T0)
+        assert str(exc.value) == GENERIC_AUTH_FAILURE
+    assert store.get("alice").failed_attempts == 4
+    with pytest.raises(AuthError, match="locked") as exc:
+        store.authenticate("alice", "wrong-5", now=T0)  # the 5th failure locks
+    assert exc.value.reason == "locked"
+    assert store.get("alice").is_locked(T0)
+    # Locked: even the right password is refused, with the specific message.
+    with pytest.raises(AuthError, match="locked.*15 minute"):
+        store.authenticate("alice", PW, now=T0 + timedelta(seconds=1))
+    with pytest.raises(AuthError, match="locked"):
+        store.authenticate("alice", PW, now=T0 + timedelta(minutes=14, seconds=59))
+    # After 15 minutes it works again and the counter is reset.
+    user = store.authenticate("alice", PW, now=T0 + timedelta(minutes=15))
+    assert user.failed_attempts == 0 and user.locked_until is None
+
+
+def test_expired_lock_restarts_count(store: UserStore) -> None:
+    store.add_user("alice", PW, ["staff"])
+    for i in range(5):
+        with pytest.raises(AuthError):
+            store.authenticate("alice", f"wrong-{i}", now=T0)
+    later = T0 + timedelta(minutes=20)
+    with pytest.raises(AuthError) as exc:
+        store.authenticate("alice", "wrong-again", now=later)
+    assert str(exc.value) == GENERIC_AUTH_FAILURE  # one failure after expiry does not re-lock
+    assert store.get("alice").failed_attempts == 1
+
+
+def test_success_resets_counter(store: UserStore) -> None:
+    store.add_user("alice", PW, ["staff"])
+    for _ in range(2):
+        for i in range(4):
+            with pytest.raises(AuthError):
+                store.authenticate("alice", f"wrong-{i}", now=T0)
+        store.authenticate("alice", PW, now=T0)
+    assert not store.get("alice").is_locked(T0)
+
+
+def test_admin_reset_and_unlock(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "u.sqlite3", hasher=fast_hasher(), max_failed_attempts=3, lockout_minutes=60)
+    store.add_user("alice", PW, ["staff"])
+    store.add_user("bob", PW, ["staff"])
+    for name in ("alice", "bob"):
+        for i in range(3):
+            with pytest.raises(AuthError):
+                store.authenticate(name, f"wrong-{i}", now=T0)
+        assert store.get(name).is_locked(T0)
+    store.set_password("alice", "brand-new-password", must_change_password=True)
+    user = store.authenticate("alice", "brand-new-password", now=T0)
+    assert user.must_change_password
+    with pytest.raises(AuthError, match="change your password") as exc:
+        store.authenticate("alice", "brand-new-password", now=T0, allow_must_change=False)
+    assert exc.value.reason == "must_change_password"
+    assert not store.change_password("alice", "brand-new-password", "my-own-choice-99").must_change_password
+    assert store.authenticate("alice", "my-own-choice-99", now=T0).name == "alice"
+    with pytest.raises(AuthError):
+        store.authenticate("alice", "brand-new-password", now=T0)
+    store.unlock("bob")
+    assert store.authenticate("bob", PW, now=T0).failed_attempts == 0
+
+
+def test_disabled_user_cannot_sign_in(store: UserStore) -> None:
+    store.add_user("alice", PW, ["staff"])
+    store.disable("alice")
+    with pytest.raises(AuthError, match="disabled") as exc:
+        store.authenticate("alice", PW, now=T0)
+    assert exc.value.reason == "disabled"
+    with pytest.raises(AuthError) as exc:  # a wrong password does not reveal the state
+        store.authenticate("alice", "wrong-password", now=T0)
+    assert str(exc.value) == GENERIC_AUTH_FAILURE
+    store.enable("alice")
+    assert store.authenticate("alice", PW, now=T0).name == "alice"
+
+
+def test_rehash_when_parameters_change(tmp_path: Path) -> None:
+    path = tmp_path / USERS_DB_NAME
+    UserStore(path, hasher=fast_hasher()).add_user("alice", PW, ["staff"])
+
+    def stored_hash() -> str:
+        with sqlite3.connect(path) as conn:
+            value = conn.execute("SELECT pw_hash FROM users").fetchone()[0]
+        conn.close()
+        return value
+
+    old = stored_hash()
+    assert "m=1024,t=1,p=1" in old
+    stronger = UserStore(path, hasher=fast_hasher(time_cost=2, memory_cost=2048))
+    stronger.authenticate("alice", PW, now=T0)
+    new = stored_hash()
+    assert new != old and "m=2048,t=2,p=1" in new
+    stronger.authenticate("alice", PW, now=T0)
+    assert stored_hash() == new  # no rehash when the parameters match
+    assert UserStore(path, hasher=fast_hasher()).authenticate("alice", PW, now=T0)
+
+
+def test_password_never_stored_in_clear(tmp_path: Path, store: UserStore, audit: AuditLog) -> None:
+    secret = "Unique-Secret-7391"
+    admin = UserAdmin(store, audit, actor="boss")
+    admin.add_user("alice", secret, ["staff"])
+    admin.reset_password("alice", secret + "-2")
+    with pytest.raises(AuthError):
+        sign_in(store, audit, "alice", secret)
+    with pytest.raises(AuthError):
+        sign_in(store, audit, secret, secret)  # a password typed into the name field
+    sign_in(store, audit, "alice", secret + "-2")
+    for path in (tmp_path / USERS_DB_NAME, tmp_path / AUDIT_DB_NAME):
+        blob = raw_bytes(path)
+        assert blob and secret.encode() not in blob
+    assert all(secret not in json.dumps(r.to_json()) for r in audit.search(limit=1000))
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _user(roles: tuple[str, ...], groups: tuple[str, ...] = (), disabled: bool = False) -> User:
+    return User("u1", roles, groups, disabled, T0)
+
+
+def test_permission_matrix() -> None:
+    staff, comp, admin = _user(("staff",)), _user(("compliance",)), _user(("admin",))
+    assert permissions(staff) == {Permission.CHAT}
+    assert permissions(comp) == {Permission.CHAT, Permission.EVALUATE}
+    assert permissions(admin) == set(Permission)
+    assert can(comp, "evaluate") and not can(staff, "evaluate")
+    for perm in ("ingest", "manage_users", "view_audit"):
+        assert can(admin, perm) and not can(comp, perm) and not can(staff, perm)
+    assert permissions(_user(("staff", "compliance"))) == permissions(comp)
+    require(staff, "chat")
+    require(admin, Permission.VIEW_AUDIT)
+    with pytest.raises(AccessDenied, match="evaluate"):
+        require(staff, "evaluate")
+    with pytest.raises(AccessDenied, match="sign in"):
+        require(None, "chat")
+    with pytest.raises(AccessDenied, match="disabled"):
+        require(_user(("admin",), disabled=True), "chat")
+    with pytest.raises(ValueError, match="unknown permission"):
+        require(admin, "launch_missiles")
+
+
+def test_allowed_pages() -> None:
+    assert allowed_pages(_user(("staff",))) == ["chat"]
+    assert allowed_pages(_user(("compliance",))) == ["chat", "evaluate"]
+    assert allowed_pages(_user(("admin",))) == [page for page, _ in PAGES]
+    assert allowed_pages(_user(("admin",), disabled=True)) == []
+    assert allowed_pages(None) == []
+
+
+def test_access_groups_do_not_exempt_admins() -> None:
+    admin = _user(("admin",), ("risk", "audit-dept", "risk"))
+    groups = access_groups(admin)
+    assert groups == ("audit-dept", "risk")
+    assert access_groups(_user(("admin",))) == ()  # not None: None would mean "no restriction"
+    assert access_groups(_user(("staff",), ("g",), disabled=True)) == ()
+    # In the store filter: own groups plus the public marker, nothing else.
+    (cond,) = [c for c in filter_conditions(SearchFilter(access_groups=groups)) if c.key == "access"]
+    assert set(cond.values) == {"*", "audit-dept", "risk"}
+    public_only = SearchFilter(access_groups=access_groups(None))
+    (cond,) = [c for c in filter_conditions(public_only) if c.key == "access"]
+    assert cond.values == ("*",)
+
+
+# --------------------------------------------------------------------------- sessions & rate limits
+
+
+def test_session_clock() -> None:
+    clock = SessionClock(30, now=1000.0)
+    assert not clock.expired(1000.0 + 29 * 60)
+    clock.touch(1000.0 + 29 * 60)
+    assert not clock.expired(1000.0 + 58 * 60)
+    assert clock.remaining(1000.0 + 58 * 60) == pytest.approx(60.0)
+    assert clock.expired(1000.0 + 59 * 60)
+    clock.touch(0.0)  # going backwards does not extend or shorten anything
+    assert clock.expired(1000.0 + 59 * 60)
+    dt_clock = SessionClock(15, now=T0)
+    assert not dt_clock.expired(T0 + timedelta(minutes=14))
+    assert dt_clock.expired(T0 + timedelta(minutes=15))
+    with pytest.raises(ValueError):
+        SessionClock(0)
+
+
+def test_rate_limiter_window_and_message() -> None:
+    limiter = RateLimiter(3, 60)
+    for t in (0.0, 10.0, 20.0):
+        limiter.check("alice", now=t)
+    with pytest.raises(RateLimited, match=r"at most 3 per 1 minute\(s\).*40 second") as exc:
+        limiter.check("alice", now=20.0)
+    assert exc.value.retry_after == pytest.approx(40.0)
+    assert isinstance(exc.value, CQAError)
+    limiter.check(_user(("staff",)), now=20.0)  # other users are independent
+    limiter.check("alice", now=60.0)  # the first event left the window
+    with pytest.raises(RateLimited):
+        limiter.check("ALICE", now=61.0)
+    limiter.reset("alice")
+    limiter.check("alice", now=61.0)
+
+
+def test_rate_limiter_thread_safe() -> None:
+    limiter = RateLimiter(50, 3600)
+    allowed, refused = [], []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(20):
+            try:
+                limiter.check("alice")
+                outcome = allowed
+            except RateLimited:
+                outcome = refused
+            with lock:
+                outcome.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert (len(allowed), len(refused)) == (50, 150)
+
+
+# --------------------------------------------------------------------------- audited services
+
+
+def test_sign_in_is_audited(store: UserStore, audit: AuditLog) -> None:
+    store.add_user("alice", PW, ["staff"])
+    user = sign_in(store, audit, "alice", PW, client="10.0.0.5")
+    with pytest.raises(AuthError):
+        sign_in(store, audit, "alice", "wrong-password")
+    with pytest.raises(AuthError):
+        sign_in(store, audit, "mallory", PW)
+    limiter = RateLimiter(1, 60)
+    sign_in(store, audit, "alice", PW, limiter=limiter)
+    with pytest.raises(RateLimited):
+        sign_in(store, audit, "alice", PW, limiter=limiter)
+    sign_out(audit, user, reason="timeout")
+    records = list(reversed(audit.search()))
+    assert [(r.user, r.action) for r in records] == [
+        ("alice", "login"), ("alice", "login_failed"), (UNKNOWN_USER, "login_failed"),
+        ("alice", "login"), ("alice", "login_failed"), ("alice", "logout"),
+    ]
+    assert records[0].detail["client"] == "10.0.0.5"
+    assert records[1].detail["reason"] == "bad_credentials"
+    assert "attempted_name_sha256" in records[2].detail and "mallory" not in json.dumps(records[2].detail)
+    assert records[4].detail["reason"] == "rate_limited"
+    assert records[5].detail == {"reason": "timeout"}
+    assert audit.verify().ok
+
+
+def test_user_admin_audits_every_change(store: UserStore, audit: AuditLog) -> None:
+    boss = store.add_user("boss", PW, ["admin"])
+    admin = UserAdmin.for_user(store, audit, boss)
+    alice = admin.add_user("alice", PW, ["staff"], ["g1"])
+    assert alice.must_change_password
+    admin.set_roles("alice", ["staff", "compliance"])
+    admin.set_groups("alice", ["g2"])
+    admin.disable("alice")
+    admin.enable("alice")
+    admin.unlock("alice")
+    admin.reset_password("alice", "another-password")
+    change_own_password(store, audit, store.get("alice"), "another-password", "my-own-password-7")
+    admin.delete("alice")
+    ops = [(r.user, r.detail["op"], r.detail["target"]) for r in reversed(audit.search(action="user_change"))]
+    assert ops == [("boss", op, "alice") for op in (
+        "add", "set_roles", "set_groups", "disable", "enable", "unlock", "reset_password")
+    ] + [("alice", "change_password", "alice"), ("boss", "delete", "alice")]
+    set_groups = audit.search(action="user_change", text="set_groups")[0]
+    assert set_groups.detail["before"] == ["g1"] and set_groups.detail["groups"] == ["g2"]
+    with pytest.raises(UserError):
+        admin.disable("ghost")
+    assert len(audit.search(action="user_change")) == 9  # failures change nothing, log nothing
+    with pytest.raises(AccessDenied):
+        UserAdmin.for_user(store, audit, store.add_user("eve", PW, ["compliance"]))
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_add_list_and_audit(tmp_path: Path) -> None:
+    secret = "Cli-Secret-Pass-5521"
+    proc = run_cli("add", "alice", "--role", "staff", "--role", "compliance", "--groups", "legal,risk",
+                   "--password-stdin", data_dir=tmp_path, stdin=secret + "\n")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("add", "boss", "--role", "admin,staff", "--password-stdin", "--no-must-change",
+                   data_dir=tmp_path, stdin=secret + "-b\n")
+    assert proc.returncode == 0, proc.stderr
+    outputs = [proc.stdout + proc.stderr]
+
+    proc = run_cli("list", "--json", data_dir=tmp_path)
+    assert proc.returncode == 0
+    outputs.append(proc.stdout + proc.stderr)
+    users = json.loads(proc.stdout)
+    assert users == [
+        {"name": "alice", "roles": ["compliance", "staff"], "groups": ["legal", "risk"],
+         "disabled": False, "locked": False},
+        {"name": "boss", "roles": ["admin", "staff"], "groups": [], "disabled": False, "locked": False},
+    ]
+    proc = run_cli("list", data_dir=tmp_path)
+    assert proc.returncode == 0 and "alice" in proc.stdout and "must-change-password" in proc.stdout
+
+    store = UserStore(tmp_path / USERS_DB_NAME)
+    assert store.authenticate("alice", secret).must_change_password
+    assert not store.authenticate("boss", secret + "-b").must_change_password
+
+    records = AuditLog(tmp_path / AUDIT_DB_NAME).search(action="user_change")
+    assert [(r.detail["op"], r.detail["target"], r.detail["via"]) for r in reversed(records)] == [
+        ("add", "alice", "cli"), ("add", "boss", "cli")]
+    assert all(r.user.startswith("cli:") for r in records)
+    for blob in [*outputs, raw_bytes(tmp_path / USERS_DB_NAME), raw_bytes(tmp_path / AUDIT_DB_NAME)]:
+        text = blob if isinstance(blob, str) else blob.decode("utf-8", "replace")
+        assert secret not in text
+
+
+def test_cli_manage_flow(tmp_path: Path) -> None:
+    pw = "first-password-1"
+    assert run_cli("add", "alice", "--role", "staff", "--password-stdin", data_dir=tmp_path,
+                   stdin=pw + "\n").returncode == 0
+    proc = run_cli("disable", "alice", data_dir=tmp_path)
+    assert proc.returncode == 0
+    store = UserStore(tmp_path / USERS_DB_NAME)
+    with pytest.raises(AuthError, match="disabled"):
+        store.authenticate("alice", pw)
+    assert json.loads(run_cli("list", "--json", data_dir=tmp_path).stdout)[0]["disabled"] is True
+    assert run_cli("enable", "alice", data_dir=tmp_path).returncode == 0
+    assert store.authenticate("alice", pw).name == "alice"
+
+    for i in range(5):
+        with pytest.raises(AuthError):
+            store.authenticate("alice", f"wrong-{i}")
+    assert json.loads(run_cli("list", "--json", data_dir=tmp_path).stdout)[0]["locked"] is True
+    proc = run_cli("reset-password", "alice", "--password-stdin", data_dir=tmp_path,
+                   stdin="second-password-2\n")
+    assert proc.returncode == 0 and "second-password-2" not in proc.stdout + proc.stderr
+    user = store.authenticate("alice", "second-password-2")
+    assert user.must_change_password and not user.is_locked()
+
+    assert run_cli("set-groups", "alice", "--groups", "g1,g2", data_dir=tmp_path).returncode == 0
+    assert store.get("alice").groups == ("g1", "g2")
+    assert run_cli("set-groups", "alice", "--groups", "", data_dir=tmp_path).returncode == 0
+    assert store.get("alice").groups == ()
+    ops = [r.detail["op"] for r in reversed(AuditLog(tmp_path / AUDIT_DB_NAME).search(action="user_change"))]
+    assert ops == ["add", "disable", "enable", "reset_password", "set_groups", "set_groups"]
+    assert AuditLog(tmp_path / AUDIT_DB_NAME).verify().ok
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("frobnicate",),
+        ("add", "alice"),  # --role missing
+        ("add", "--role", "staff"),  # name missing
+        ("set-groups", "alice"),  # --groups missing
+        ("list", "--yaml"),
+        ("add", "alice", "--role", "staff"),  # no terminal and no --password-stdin
+    ],
+)
+def test_cli_bad_usage_exits_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    proc = run_cli(*args, data_dir=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("add", "alice", "--role", "root", "--password-stdin"), "long-enough-pw\n", "unknown role"),
+        (("add", "bad name", "--role", "staff", "--password-stdin"), "long-enough-pw\n", "invalid user name"),
+        (("add", "bob", "--role", "staff", "--password-stdin"), "short\n", "at least 10"),
+        (("add", "bob", "--role", "staff", "--password-stdin"), "", "no password"),
+        (("add", "alice", "--role", "staff", "--password-stdin"), "long-enough-pw\n", "already exists"),
+        (("disable", "ghost"), "", "no such user"),
+        (("reset-password", "ghost", "--password-stdin"), "long-enough-pw\n", "no such user"),
+        (("disable", "alice"), "", "last enabled admin"),
+    ],
+)
+def test_cli_failures_exit_1(tmp_path: Path, args: tuple[str, ...], stdin: str, message: str) -> None:
+    UserStore(tmp_path / USERS_DB_NAME, hasher=fast_hasher()).add_user("alice", PW, ["admin"])
+    proc = run_cli(*args, data_dir=tmp_path, stdin=stdin)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert "long-enough-pw" not in proc.stdout + proc.stderr
