@@ -1,30 +1,63 @@
-"""The chat page, run by Streamlit's AppTest on the real services."""
+"""The app's pages run by Streamlit's AppTest on the real services: sign-in gate, chat
+with citation chips, and role checks that hold even when a page is opened directly."""
 
 from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from auth.session import SessionClock
+from tests.helpers import REPO
+
+APP = str(REPO / "app.py")
+PASSWORD = "correct-horse-battery"
+
 
 @pytest.fixture
-def app(samples_container):
+def app_for(samples_container):
+    """An AppTest whose session is signed in as a user with the given role."""
     import ui.state
 
-    ui.state.container.clear()
-    at = AppTest.from_file("app.py", default_timeout=300)
-    yield at
-    ui.state.container.clear()
-
-
-def test_chat_page_answers_with_citation_chips(app, samples_container):
+    users = samples_container.users
+    users.add_user("admin1", PASSWORD, ["admin"])
     samples_container.close()
-    app.run()
-    assert not app.exception
-    app.chat_input[0].set_value("口座開設時の本人確認書類は？").run()
-    assert not app.exception, app.exception
-    messages = [m for m in app.chat_message if m.name == "assistant"]
-    assert messages, "no assistant message"
-    text = " ".join(md.value for md in messages[-1].markdown)
-    assert text.strip()
-    pills = app.get("button_group")
-    assert pills, "no citation chips"
+    ui.state.container.clear()
+
+    def make(name: str | None, role: str = "staff", groups=()):
+        at = AppTest.from_file(APP, default_timeout=300)
+        if name:
+            account = users.get(name) or users.add_user(name, PASSWORD, [role], list(groups))
+            at.session_state["user"] = account
+            at.session_state["clock"] = SessionClock(30)
+        return at
+
+    yield make
+    ui.state.container.clear()
+
+
+def test_signed_out_users_see_only_the_sign_in_form(app_for):
+    at = app_for(None)
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["サインイン"] or any(b.label == "サインイン" for b in at.button)
+    assert not at.chat_input
+
+
+def test_chat_page_answers_with_citation_chips(app_for):
+    at = app_for("staff1")
+    at.run()
+    assert not at.exception
+    at.chat_input[0].set_value("口座開設時の本人確認書類は？").run()
+    assert not at.exception, at.exception
+    assistant = [m for m in at.chat_message if m.name == "assistant"]
+    assert assistant and " ".join(md.value for md in assistant[-1].markdown).strip()
+    assert at.get("button_group"), "no citation chips under the answer"
+
+
+def test_documents_page_refuses_staff_even_when_opened_directly(app_for):
+    at = AppTest.from_file(str(REPO / "ui" / "pages" / "documents.py"), default_timeout=120)
+    staff = app_for("staff2")
+    at.session_state["user"] = staff.session_state["user"]
+    at.run()
+    assert at.error and "権限" in at.error[0].value
+    assert not at.get("file_uploader")

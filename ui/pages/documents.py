@@ -55,7 +55,7 @@ if submitted and files:
                 {"file": name, "status": d.status, "version": d.version, "chunks": d.chunks, "error": d.error or ""}
             )
     overall.progress(1.0, text="")
-    st.dataframe(pd.DataFrame(results), hide_index=True, use_container_width=True)
+    st.table(pd.DataFrame(results))
     for r in results:
         if r["status"] == "failed":
             st.error(f"{r['file']}: {r['error']}")
@@ -81,7 +81,7 @@ if versions:
             for v in versions
         ]
     )
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.table(frame)
     active = {f"{v.title} (v{v.version})": v.doc_id for v in versions if v.status == "active"}
     if active:
         target = st.selectbox(t("withdraw", L), list(active))

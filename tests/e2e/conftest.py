@@ -1,0 +1,127 @@
+"""Browser end-to-end fixtures: the app started as the README's `make run` starts it, on a
+temp data dir and a free port, driven by Playwright in Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.helpers import REPO, cli_env, free_port, run_cli, wait_http
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-dev-shm-usage",
+]
+PASSWORD = "correct-horse-battery"
+USERS = {
+    "admin1": ("admin", ""),
+    "comp1": ("compliance", ""),
+    "staff1": ("staff", "branch"),
+    "board1": ("staff", "board"),
+}
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    path = REPO / "test-output" / "e2e"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory) -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed (.ci/run installs it with apt)")
+    data = tmp_path_factory.mktemp("e2e") / "data"
+    for name, (role, groups) in USERS.items():
+        args = ["add", name, "--role", role, "--password-stdin", "--no-must-change"]
+        if groups:
+            args += ["--groups", groups]
+        proc = run_cli("auth", *args, data_dir=data, stdin=PASSWORD + "\n")
+        assert proc.returncode == 0, proc.stderr
+    proc = run_cli("scripts.first_run", data_dir=data)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    secret = tmp_path_factory.mktemp("restricted") / "board_minutes.md"
+    secret.write_text("# 取締役会議事メモ\n\n役員賞与の支給基準は、取締役会で別途定める極秘の基準による。\n", encoding="utf-8")
+    proc = run_cli("ingest", str(secret), "--access", "board", data_dir=data)
+    assert proc.returncode == 0, proc.stderr
+    port = free_port()
+    env = cli_env(data, CQA_PROFILE="dev", CQA_LLM__MAX_ANSWER_TOKENS="80")
+    server = subprocess.Popen(
+        ["make", "run", f"PORT={port}"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=600, proc=server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(120_000)
+    yield pg
+    context.close()
+
+
+def sign_in(page, app_url: str, name: str, password: str = PASSWORD) -> None:
+    page.goto(app_url)
+    page.get_by_label("ユーザー名").fill(name)
+    page.get_by_label("パスワード").fill(password)
+    page.get_by_role("button", name="サインイン").click()
+    page.get_by_text(f"サインイン中: {name}").wait_for()
+
+
+def ask(page, question: str):
+    """Ask in the chat box; return the new assistant message once its answer is complete
+    (a finished answer carries its feedback widget)."""
+    before = page.locator('[data-testid="stFeedback"]').count()
+    box = page.locator('[data-testid="stChatInputTextArea"]')
+    box.fill(question)
+    box.press("Enter")
+    page.locator('[data-testid="stChatMessageAvatarAssistant"]').nth(before).wait_for()
+    page.locator('[data-testid="stFeedback"]').nth(before).wait_for(timeout=300_000)
+    return page.locator('[data-testid="stChatMessage"]').filter(
+        has=page.locator('[data-testid="stChatMessageAvatarAssistant"]')
+    ).nth(before)
+
+
+__all__ = ["SAMPLES", "ask", "sign_in"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "page" in item.funcargs:
+        target = REPO / "test-output" / "e2e" / f"FAILED-{item.name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            item.funcargs["page"].screenshot(path=str(target), full_page=True)
+        except Exception as exc:  # the page may already be gone; the report still stands
+            report.sections.append(("screenshot", f"could not save screenshot: {exc}"))

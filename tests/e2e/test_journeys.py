@@ -1,0 +1,78 @@
+"""Each user's main journey in a real browser against the app started by `make run`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.e2e.conftest import ask, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_staff_asks_follows_up_is_refused_and_gives_feedback(page, app_url, output_dir):
+    sign_in(page, app_url, "staff1")
+    answer = ask(page, "口座開設時の本人確認書類は？")
+    assert answer.inner_text().strip()
+    chips = answer.locator('[data-testid="stButtonGroup"] button')
+    chips.first.wait_for()
+    chips.first.click()
+    panel = page.get_by_text(re.compile(r"ページ 1"))
+    panel.first.wait_for()
+    assert "運転免許証" in page.locator('[data-testid="stChatMessage"]').last.inner_text()
+
+    follow_up = ask(page, "その書類に顔写真がない場合は？")
+    assert follow_up.inner_text().strip()
+
+    refused = ask(page, "東京の今日の天気と株価の見通しを教えてください。")
+    assert "提供された資料には" in refused.inner_text() or "回答を控えました" in refused.inner_text()
+
+    feedback = refused.locator('[data-testid="stFeedbackButton"]')
+    feedback.last.click()
+    refused.get_by_label("コメント（任意）").fill("天気は対象外と分かりやすかった")
+    refused.get_by_role("button", name="OK").click()
+    page.get_by_text("フィードバックを記録しました。").wait_for()
+    page.screenshot(path=str(output_dir / "1-staff-chat.png"), full_page=True)
+
+
+def test_staff_cannot_open_admin_pages_or_read_restricted_documents(page, app_url, output_dir):
+    sign_in(page, app_url, "staff1")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    assert "文書管理" not in nav.inner_text() and "評価" not in nav.inner_text()
+    page.goto(f"{app_url}/documents")
+    page.get_by_text("サインイン").first.wait_for()
+    sign_in(page, app_url, "staff1")
+    answer = ask(page, "役員賞与の支給基準は？")
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "極秘の基準" not in text
+    assert answer.inner_text().strip()
+    page.screenshot(path=str(output_dir / "4-staff-restricted.png"), full_page=True)
+
+
+def test_board_member_can_read_the_restricted_document(page, app_url):
+    sign_in(page, app_url, "board1")
+    ask(page, "役員賞与の支給基準は？")
+    assert "board_minutes.md" in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url, output_dir, tmp_path):
+    sign_in(page, app_url, "admin1")
+    page.get_by_role("link", name="文書管理").click()
+    corrupt = tmp_path / "broken.pdf"
+    corrupt.write_bytes(b"%PDF-1.4\nbroken")
+    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.set_input_files([str(SAMPLES / "editions" / "en_gifts_and_aml_manual.docx"), str(corrupt)])
+    page.get_by_role("button", name="取り込む").click()
+    page.get_by_text(re.compile(r"broken\.pdf: ")).wait_for(timeout=300_000)
+    table = page.locator('[data-testid="stDataFrame"]').last
+    table.wait_for()
+
+    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.set_input_files([str(SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf")])
+    page.get_by_role("button", name="取り込む").click()
+    page.get_by_text("updated").first.wait_for(timeout=300_000)
+    page.screenshot(path=str(output_dir / "2-admin-documents.png"), full_page=True)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert "superseded" in main
