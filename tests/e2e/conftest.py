@@ -50,7 +50,9 @@ def app_url(tmp_path_factory) -> str:
     proc = run_cli("scripts.first_run", data_dir=data)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     secret = tmp_path_factory.mktemp("restricted") / "board_minutes.md"
-    secret.write_text("# 取締役会議事メモ\n\n役員賞与の支給基準は、取締役会で別途定める極秘の基準による。\n", encoding="utf-8")
+    secret.write_text(
+        "# 取締役会議事メモ\n\n役員賞与の支給基準は、取締役会で別途定める極秘の基準による。\n", encoding="utf-8"
+    )
     proc = run_cli("ingest", str(secret), "--access", "board", data_dir=data)
     assert proc.returncode == 0, proc.stderr
     port = free_port()

@@ -39,13 +39,13 @@ def test_staff_asks_follows_up_is_refused_and_gives_feedback(page, app_url, outp
 
 def test_staff_cannot_open_admin_pages_or_read_restricted_documents(page, app_url, output_dir):
     sign_in(page, app_url, "staff1")
-    nav = page.locator('[data-testid="stSidebarNav"]')
-    assert "文書管理" not in nav.inner_text() and "評価" not in nav.inner_text()
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "文書管理" not in sidebar and "評価" not in sidebar
     page.goto(f"{app_url}/documents")
     page.get_by_text("サインイン").first.wait_for()
     sign_in(page, app_url, "staff1")
     answer = ask(page, "役員賞与の支給基準は？")
-    text = page.locator('[data-testid="stMain"]').inner_text()
+    text = page.locator('[data-testid="stMainBlockContainer"]').inner_text()
     assert "極秘の基準" not in text
     assert answer.inner_text().strip()
     page.screenshot(path=str(output_dir / "4-staff-restricted.png"), full_page=True)
@@ -54,7 +54,7 @@ def test_staff_cannot_open_admin_pages_or_read_restricted_documents(page, app_ur
 def test_board_member_can_read_the_restricted_document(page, app_url):
     sign_in(page, app_url, "board1")
     ask(page, "役員賞与の支給基準は？")
-    assert "board_minutes.md" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "board_minutes.md" in page.locator('[data-testid="stMainBlockContainer"]').inner_text()
 
 
 def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url, output_dir, tmp_path):
@@ -65,8 +65,8 @@ def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url
     upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     upload.set_input_files([str(SAMPLES / "editions" / "en_gifts_and_aml_manual.docx"), str(corrupt)])
     page.get_by_role("button", name="取り込む").click()
-    page.get_by_text(re.compile(r"broken\.pdf: ")).wait_for(timeout=300_000)
-    table = page.locator('[data-testid="stDataFrame"]').last
+    page.get_by_text(re.compile(r"broken\.pdf: PDF")).wait_for(timeout=300_000)
+    table = page.locator('[data-testid="stTable"]').last
     table.wait_for()
 
     upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
@@ -74,5 +74,5 @@ def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text("updated").first.wait_for(timeout=300_000)
     page.screenshot(path=str(output_dir / "2-admin-documents.png"), full_page=True)
-    main = page.locator('[data-testid="stMain"]').inner_text()
+    main = page.locator('[data-testid="stMainBlockContainer"]').inner_text()
     assert "superseded" in main

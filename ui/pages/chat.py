@@ -50,7 +50,7 @@ def render_sources(answer: Answer, key: str) -> None:
         st.error(load_prompts(answer.language).no_citation)
     if not answer.citations:
         return
-    labels = {f"[{c.n}] {c.source} p.{c.page or '-'}": c for c in answer.citations}
+    labels = {f"[{c.n}] {c.source}" + (f" p.{c.page}" if c.page else ""): c for c in answer.citations}
     chosen = st.pills(t("sources", L), list(labels), key=f"pills-{key}")
     if chosen:
         c = labels[chosen]
