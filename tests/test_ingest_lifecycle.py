@@ -1,0 +1,153 @@
+"""What admins rely on: editions replace editions without losing history, unchanged files
+cost nothing, a folder sync withdraws what is gone, bad files fail alone, and a killed run
+leaves the previous version serving."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+
+from core.schema import SearchFilter
+from ingest.service import IngestOptions
+from qa.service import Requester
+from tests.conftest import EN_MD, JA_PDF, SAMPLES
+from tests.helpers import REPO, cli_env, run_json
+
+V2 = SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"
+EVERYONE = SearchFilter(access_groups=None)
+
+
+def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_dates(container):
+    first = container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1))).documents[0]
+    second = container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1))).documents[0]
+    assert (first.status, second.status) == ("ingested", "updated")
+    assert second.doc_id == first.doc_id and second.version == 2
+    versions = {v.version: v for v in container.registry.versions_of(first.doc_id)}
+    assert versions[1].status == "superseded" and versions[1].effective_to == date(2025, 4, 1)
+    assert versions[2].status == "active"
+
+    now = container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？", EVERYONE, k=5)
+    assert {h.version for h in now} == {2}
+    assert "3,000円" in " ".join(h.text for h in now) and "5,000円" not in " ".join(h.text for h in now)
+    past = container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？",
+                                        SearchFilter(access_groups=None, as_of=date(2024, 12, 1)), k=5)
+    assert {h.version for h in past} == {1} and "5,000円" in " ".join(h.text for h in past)
+
+
+def test_the_old_edition_is_excluded_from_answers(container):
+    container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1)))
+    container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1)))
+    container.answers.llm_factory = lambda: (_ for _ in ()).throw(AssertionError("retrieval only"))
+    hits = container.retrieval.retrieve("健康保険証は本人確認書類として使えますか？", SearchFilter(access_groups=()), k=8)
+    assert hits and all(h.version == 2 for h in hits)
+    assert all("健康保険証（補完書類と併用する場合に限る。）" not in h.text for h in hits)
+    assert Requester(groups=()).search_filter().as_of is None
+
+
+def test_identical_file_under_another_name_is_unchanged_and_costs_nothing(container, tmp_path):
+    container.ingest.ingest([JA_PDF])
+    copy = tmp_path / "renamed copy.pdf"
+    shutil.copy(JA_PDF, copy)
+    started = time.perf_counter()
+    [item] = container.ingest.ingest([copy]).documents
+    assert item.status == "unchanged" and item.version == 1
+    assert time.perf_counter() - started < 1.0
+
+
+def test_sync_makes_the_store_match_a_folder_and_does_no_work_the_second_time(tmp_path):
+    folder, data = tmp_path / "docs", tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(JA_PDF, folder)
+    shutil.copy(EN_MD, folder)
+    code, first = run_json("ingest", "--sync", str(folder), "--json", data_dir=data)
+    assert code == 0 and sorted(d["status"] for d in first["documents"]) == ["ingested", "ingested"]
+    code, second = run_json("ingest", "--sync", str(folder), "--json", data_dir=data)
+    assert code == 0 and [d["status"] for d in second["documents"]] == ["unchanged", "unchanged"]
+    (folder / EN_MD.name).unlink()
+    code, third = run_json("ingest", "--sync", str(folder), "--json", data_dir=data)
+    assert code == 0
+    assert sorted(d["status"] for d in third["documents"]) == ["unchanged", "withdrawn"]
+    code, listing = run_json("ingest", "--list", "--json", data_dir=data)
+    statuses = {d["source"]: d["status"] for d in listing["documents"]}
+    assert statuses == {JA_PDF.name: "active", EN_MD.name: "withdrawn"}
+
+
+def test_each_bad_file_gets_its_own_clear_error_and_nothing_stored_is_lost(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    data, bad = tmp_path / "data", tmp_path / "bad"
+    bad.mkdir()
+    assert run_json("ingest", str(EN_MD), "--json", data_dir=data)[0] == 0
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "image.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)
+    (bad / "truncated.pdf").write_bytes(JA_PDF.read_bytes()[:3000])
+    writer = PdfWriter(clone_from=PdfReader(JA_PDF))
+    writer.encrypt("secret-password", algorithm="AES-256")
+    with open(bad / "locked.pdf", "wb") as fh:
+        writer.write(fh)
+    (bad / "big.txt").write_text("大きな文書です。" * 200_000, encoding="utf-8")
+    (bad / "scan.pdf").write_bytes(_blank_pdf())
+    (bad / "na\x07me.md").write_text("# 制御文字\n\n本文です。", encoding="utf-8")
+    shutil.copy(JA_PDF, bad / "good.pdf")
+    code, out = run_json("ingest", str(bad), "--json", data_dir=data, CQA_INGEST__MAX_FILE_MB="2")
+    assert code == 1
+    by_name = {d["path"].rsplit("/", 1)[-1]: d for d in out["documents"]}
+    expected = {
+        "empty.txt": "empty", "image.pdf": "unsupported", "truncated.pdf": "damaged", "locked.pdf": "password",
+        "big.txt": "larger than", "scan.pdf": "OCR",
+    }
+    for name, phrase in expected.items():
+        assert by_name[name]["status"] == "failed" and phrase in by_name[name]["error"], by_name[name]
+    assert by_name["good.pdf"]["status"] == "ingested"
+    assert by_name["na\x07me.md"]["status"] == "ingested"
+    code, listing = run_json("ingest", "--list", "--json", data_dir=data)
+    assert {d["source"] for d in listing["documents"]} == {EN_MD.name, "good.pdf", "name.md"}
+    code, hits = run_json("retrieval", "gift limit", "--json", data_dir=data)
+    assert hits["hits"][0]["source"] == EN_MD.name
+
+
+def _blank_pdf() -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_a_run_killed_mid_document_leaves_the_previous_version_serving(tmp_path):
+    data = tmp_path / "data"
+    big = tmp_path / "manual.md"
+    big.write_text("# 事務マニュアル\n\n## 第1章 総則\n\n旧版の規定です。受付は窓口で行う。\n", encoding="utf-8")
+    assert run_json("ingest", str(big), "--json", data_dir=data)[0] == 0
+    body = "".join(f"## 第{i}条\n\n新版の規定第{i}条です。手続は所定の様式で行い、記録を保存する。\n\n" for i in range(1, 4000))
+    big.write_text("# 事務マニュアル\n\n" + body, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", str(big)], cwd=REPO, env=cli_env(data),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    registry = data / "registry.sqlite3"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        with sqlite3.connect(registry) as db:
+            if db.execute("SELECT COUNT(*) FROM documents WHERE status='pending'").fetchone()[0]:
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the second run never started writing")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    code, hits = run_json("retrieval", "受付は窓口で行う", "--json", data_dir=data)
+    assert code == 0 and hits["hits"] and all(h["version"] == 1 for h in hits["hits"])
+    code, out = run_json("ingest", str(big), "--json", data_dir=data)
+    assert code == 0 and out["documents"][0]["status"] == "updated" and out["documents"][0]["version"] == 2
+    code, listing = run_json("ingest", "--list", "--json", data_dir=data)
+    assert sorted((d["version"], d["status"]) for d in listing["documents"]) == [(1, "superseded"), (2, "active")]
