@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from core.localhost import free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "RAGAS_DO_NOT_TRACK", "STREAMLIT_BROWSER_GATHER_USAGE_STATS")
@@ -36,21 +35,4 @@ def run_json(module: str, *args: str, data_dir: Path, **kw) -> tuple[int, dict |
     return proc.returncode, (lines[0] if len(lines) == 1 else lines)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+__all__ = ["REPO", "cli_env", "free_port", "run_cli", "run_json", "wait_http"]
