@@ -63,11 +63,21 @@ class Container:
     @property
     def ingest(self):
         from ingest.embedding_cache import EmbeddingCache
+        from ingest.originals import Originals
         from ingest.service import IngestService
 
         def make():
             cache = EmbeddingCache(self.settings.data_dir / "embeddings.sqlite3", self.embedder.name)
-            service = IngestService(self.settings.ingest, self.registry, self.embedder, self.sparse, self.store, cache)
+            service = IngestService(
+                self.settings.ingest,
+                self.registry,
+                self.embedder,
+                self.sparse,
+                self.store,
+                cache,
+                audit_event=self.audit.append,
+                originals=Originals(self.settings.data_dir / "originals"),
+            )
             service.recover()
             return service
 

@@ -22,6 +22,7 @@ from core.schema import PUBLIC_GROUP, Chunk, IngestItem, IngestReport
 from core.text import detect_language, safe_file_name
 from ingest.document import ParsedDocument
 from ingest.embedding_cache import EmbeddingCache
+from ingest.originals import Originals
 from ingest.registry import DocumentVersion, Registry
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseEncoder
@@ -103,7 +104,9 @@ class IngestService:
         store: VectorStore,
         cache: EmbeddingCache,
         audit_event: Callable[[str, str, dict], None] | None = None,
+        originals: Originals | None = None,
     ) -> None:
+        self.originals = originals
         self.audit_event = audit_event
         self.settings = settings
         self.registry = registry
@@ -178,6 +181,13 @@ class IngestService:
         for v in versions:
             self.registry.delete_version(doc_id, v.version)
 
+    def page_pdf(self, doc_id: str, version: int, page: int) -> bytes | None:
+        """The cited page of a PDF document version, for the source panel."""
+        record = self.registry.get(doc_id, version)
+        if record is None or self.originals is None:
+            return None
+        return self.originals.pdf_page(record.sha256, record.source, page)
+
     def recover(self) -> None:
         """Finish or undo what an interrupted run left behind."""
         for pending in self.registry.pending():
@@ -246,6 +256,8 @@ class IngestService:
                 self.store.delete_document(version.doc_id, version.version)
                 self.registry.delete_version(version.doc_id, version.version)
                 raise
+            if self.originals is not None:
+                self.originals.keep(path, sha)
             self.registry.activate(doc_id, version.version, len(chunks))
             self._sync_store_status()
             stage("done")

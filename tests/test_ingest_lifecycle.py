@@ -151,3 +151,17 @@ def test_a_run_killed_mid_document_leaves_the_previous_version_serving(tmp_path)
     assert code == 0 and out["documents"][0]["status"] == "updated" and out["documents"][0]["version"] == 2
     code, listing = run_json("ingest", "--list", "--json", data_dir=data)
     assert sorted((d["version"], d["status"]) for d in listing["documents"]) == [(1, "superseded"), (2, "active")]
+
+
+def test_ingest_and_withdraw_are_on_the_audit_trail_and_cited_pages_can_be_opened(container):
+    import io
+
+    from pypdf import PdfReader
+
+    [item] = container.ingest.ingest([JA_PDF], actor="admin1").documents
+    container.ingest.withdraw(item.doc_id, actor="admin1")
+    actions = [(r.user, r.action) for r in container.audit.search(user="admin1")]
+    assert ("admin1", "ingest") in actions and ("admin1", "withdraw") in actions
+    assert container.audit.verify().ok
+    page = container.ingest.page_pdf(item.doc_id, 1, 3)
+    assert page and "支払等報告書" in PdfReader(io.BytesIO(page)).pages[0].extract_text()

@@ -71,6 +71,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "session_expired": {"ja": "一定時間操作がなかったため、サインアウトしました。",
                         "en": "You were signed out after a period of inactivity."},
     "forbidden": {"ja": "このページを表示する権限がありません。", "en": "You are not allowed to open this page."},
+    "open_page": {"ja": "{page}ページを開く（PDF）", "en": "Open page {page} (PDF)"},
     "signed_in_as": {"ja": "サインイン中: {name}", "en": "Signed in as {name}"},
 }
 

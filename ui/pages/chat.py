@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
+from auth.roles import Permission
 from core.errors import CQAError
 from core.schema import Answer, ChatTurn
 from qa.feedback import Feedback
 from qa.service import AnswerEvent, RetrievedEvent, TokenEvent
-from auth.roles import Permission
 from ui.auth_gate import guard
 from ui.i18n import t
 from ui.state import container, lang, requester
@@ -60,6 +62,12 @@ def render_sources(answer: Answer, key: str) -> None:
             st.caption(f"{t('section', L)}: {c.section or '-'}")
             text = context.text if context else c.quote
             st.markdown(text.replace(c.quote, f":orange-background[{c.quote}]") if c.quote else text)
+            page_pdf = services.ingest.page_pdf(c.doc_id, c.version, c.page) if c.page else None
+            if page_pdf:
+                st.download_button(
+                    t("open_page", L, page=c.page), page_pdf, file_name=f"{Path(c.source).stem}-p{c.page}.pdf",
+                    mime="application/pdf", key=f"page-{key}-{c.n}",
+                )
     copy = (
         answer.answer
         + "\n\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from auth.roles import Permission
 from core.text import safe_file_name
 from ingest.service import IngestOptions
-from auth.roles import Permission
 from ui.auth_gate import guard
 from ui.i18n import t
 from ui.state import container, lang
