@@ -38,7 +38,7 @@ def test_answer_with_the_dev_model_cites_the_page_it_used(samples_container):
     assert verified, f"no verified citation in {answer.answer!r}"
     assert any(c.source == JA_PDF.name and c.page == 1 for c in verified), answer.citations
     for c in answer.citations:
-        assert c.quote and c.quote in next(h.text for h in answer.contexts if h.doc_id == c.doc_id and c.quote in h.text)
+        assert c.quote and any(h.doc_id == c.doc_id and c.quote in h.text for h in answer.contexts)
 
 
 def test_question_outside_the_documents_is_refused_without_the_llm(samples_container):
