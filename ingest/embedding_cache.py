@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from core.sqlite import ThreadLocalSQLite
 
-class EmbeddingCache:
+
+class EmbeddingCache(ThreadLocalSQLite):
+    SCHEMA = "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+
     def __init__(self, path: Path, model_name: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
         self._model = model_name
-        self._local = threading.local()
-        self._db().execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            self._local.db = db
-        return db
+        super().__init__(path)
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self._model}\0{text}".encode()).hexdigest()

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
+
+from core.sqlite import ThreadLocalSQLite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -90,33 +89,9 @@ def _row_to_version(row: sqlite3.Row) -> DocumentVersion:
     )
 
 
-class Registry:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._local = threading.local()
-        self._db().executescript(_SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _tx(self):
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+class Registry(ThreadLocalSQLite):
+    SCHEMA = _SCHEMA
+    PRAGMAS = ("synchronous=FULL",)
 
     def _select(self, where: str = "1", args: tuple = ()) -> list[DocumentVersion]:
         rows = (
@@ -226,9 +201,3 @@ class Registry:
         import hashlib
 
         return hashlib.sha256(json.dumps([tuple(r) for r in rows]).encode()).hexdigest()[:12]
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None

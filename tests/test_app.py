@@ -32,6 +32,7 @@ def app_for(samples_container):
         return at
 
     yield make
+    ui.state.eval_jobs.clear()
     ui.state.container.clear()
 
 
@@ -61,3 +62,26 @@ def test_documents_page_refuses_staff_even_when_opened_directly(app_for):
     at.run()
     assert at.error and "権限" in at.error[0].value
     assert not at.get("file_uploader")
+
+
+
+def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for, tmp_path):
+    import ui.state
+
+    jobs = ui.state.eval_jobs()
+    job = jobs.start(REPO / "eval" / "testsets" / "sample.jsonl", metrics="ours", ids=["en-004", "ja-006"])
+    finished = jobs.wait(job, timeout=600)
+    assert finished.status == "finished", finished.error
+
+    at = AppTest.from_file(str(REPO / "ui" / "pages" / "evaluation.py"), default_timeout=120)
+    at.session_state["user"] = app_for("auditor1", role="compliance").session_state["user"]
+    at.run()
+    assert not at.exception, at.exception
+    assert {"hit_at_k", "refusal_accuracy"} <= set(at.table[0].value["metric"])
+    assert set(at.dataframe[0].value["id"]) == {"en-004", "ja-006"}
+    assert len(at.get("download_button")) == 2
+
+    html, csv = tmp_path / "r.html", tmp_path / "r.csv"
+    jobs.export(finished.run_id, html=html, csv=csv)
+    assert "en-004" in html.read_text(encoding="utf-8") and "<script" not in html.read_text(encoding="utf-8")
+    assert len(csv.read_text(encoding="utf-8-sig").splitlines()) == 3

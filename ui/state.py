@@ -32,3 +32,11 @@ def requester():
     from auth.roles import access_groups
 
     return Requester(name=user.name, groups=access_groups(user))
+
+
+@st.cache_resource(show_spinner=False)
+def eval_jobs():
+    """Background evaluation runs, shared by every session of this process."""
+    from eval.jobs import EvalJobs
+
+    return EvalJobs(container())

@@ -1,11 +1,119 @@
-"""Evaluation page (compliance): replaced by the full dashboard once eval services land."""
+"""Evaluation page (compliance): run a test set in the background, watch progress, read the
+charts, drill into a question, compare two runs, download the report."""
 
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from auth.roles import Permission
+from core.errors import CQAError
+from core.text import safe_file_name
 from ui.auth_gate import guard
 from ui.i18n import t
-from ui.state import lang
+from ui.state import container, eval_jobs, lang
 
-guard(Permission.EVALUATE)
-st.title(t("evaluation", lang()))
+user = guard(Permission.EVALUATE)
+L = lang()
+services = container()
+jobs = eval_jobs()
+st.title(t("evaluation", L))
+
+upload_dir = services.settings.data_dir / "eval" / "testsets"
+with st.expander(t("eval_new_run", L), expanded=not jobs.list_runs()):
+    uploaded = st.file_uploader(t("eval_upload_testset", L), type=["jsonl", "csv", "xlsx"])
+    if uploaded is not None:
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        (upload_dir / safe_file_name(uploaded.name)).write_bytes(uploaded.getbuffer())
+    testsets = [*jobs.testsets(), *jobs.testsets(upload_dir)]
+    choice = st.selectbox(t("eval_testset", L), testsets, format_func=lambda p: Path(p).name)
+    c1, c2 = st.columns(2)
+    judge = c1.selectbox(t("eval_judge", L), ["dev", "judge-1.5b", "production"])
+    limit = c2.number_input(t("eval_limit", L), min_value=0, value=0, help="0 = all")
+    if st.button(t("eval_start", L), type="primary", disabled=jobs.active_job() is not None):
+        try:
+            jobs.start(choice, judge=judge, limit=int(limit) or None)
+            services.audit.append(user.name, "eval_run", {"testset": Path(choice).name, "judge": judge})
+        except CQAError as exc:
+            st.error(str(exc))
+
+
+@st.fragment(run_every=2)
+def progress_panel() -> None:
+    active = jobs.active_job()
+    if active is None:
+        recent = jobs.jobs()
+        if recent and recent[-1].status == "failed":
+            st.error(recent[-1].error)
+        elif recent and recent[-1].finished_at and time.time() - recent[-1].finished_at < 5:
+            st.rerun()
+        return
+    label = f"{active.done}/{active.total} · {active.current_id or ''} {active.stage or ''}"
+    st.progress(active.fraction, text=label)
+
+
+progress_panel()
+
+runs = jobs.list_runs()
+if not runs:
+    st.info(t("eval_no_runs", L))
+    st.stop()
+
+history = pd.DataFrame([{"run": r.run_id, "created": r.created_at, **r.metrics} for r in runs])
+long = history.melt(id_vars=["run", "created"], var_name="metric", value_name="score").dropna()
+scores = long[~long.metric.str.endswith("_ms")]
+if not scores.empty:
+    st.altair_chart(
+        alt.Chart(scores).mark_line(point=True).encode(
+            x="created:T", y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1])), color="metric:N",
+            tooltip=["run", "metric", "score"],
+        ),
+        use_container_width=True,
+    )
+
+run_ids = [r.run_id for r in runs]
+run_id = st.selectbox(t("eval_run", L), run_ids, index=len(run_ids) - 1)
+metrics = pd.DataFrame(jobs.metric_rows(run_id))
+st.table(metrics)
+bars = metrics[~metrics["metric"].str.endswith("_ms")].dropna(subset=["mean"])
+if not bars.empty:
+    st.altair_chart(
+        alt.Chart(bars).mark_bar().encode(x=alt.X("mean:Q", scale=alt.Scale(domain=[0, 1])), y="metric:N"),
+        use_container_width=True,
+    )
+
+samples = jobs.samples(run_id)
+st.subheader(t("eval_questions", L))
+st.dataframe(pd.DataFrame([s.as_row() for s in samples]), hide_index=True, use_container_width=True)
+picked = st.selectbox(t("eval_details", L), [s.id for s in samples])
+sample = next(s for s in samples if s.id == picked)
+with st.container(border=True):
+    st.markdown(f"**{sample.question}**")
+    st.markdown(sample.answer or "—")
+    st.json({"scores": sample.scores, "statuses": sample.statuses, "reasons": sample.reasons,
+             "citations": sample.citations, "judge": sample.judge_details}, expanded=False)
+    for ctx in sample.contexts[:5]:
+        st.caption(f"{ctx.get('source')} p.{ctx.get('page') or '-'} · {ctx.get('section', '')}")
+        st.text(str(ctx.get("text", ""))[:400])
+
+if len(run_ids) > 1:
+    st.subheader(t("eval_compare", L))
+    other = st.selectbox(t("eval_compare_with", L), [r for r in run_ids if r != run_id])
+    comparison = jobs.compare(other, run_id)
+    st.table(pd.DataFrame(comparison.metric_rows()))
+    worse = [{"metric": m, **vars(c)} for m, changes in comparison.worse.items() for c in changes]
+    if worse:
+        st.markdown(t("eval_worse", L))
+        st.table(pd.DataFrame(worse))
+
+with tempfile.TemporaryDirectory() as tmp:
+    html, csv = Path(tmp) / "report.html", Path(tmp) / "report.csv"
+    jobs.export(run_id, html=html, csv=csv)
+    c1, c2 = st.columns(2)
+    c1.download_button(t("eval_download_html", L), html.read_bytes(), file_name=f"{run_id}.html", mime="text/html")
+    c2.download_button(t("eval_download_csv", L), csv.read_bytes(), file_name=f"{run_id}.csv", mime="text/csv")

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.<name>`` (see docs/ for measured figures)."""

@@ -1,0 +1,278 @@
+"""python -m eval run|list|compare|gate|export|retrieval ...
+
+    run TESTSET [--metrics m1,m2] [--judge dev|judge-1.5b|production] [--limit N]
+                [--resume RUN_ID] [--new] [--ids a,b] [--tags t] [--stop-after N] [--json]
+    list [--json]
+    compare RUN_A RUN_B [--top N] [--json]
+    gate RUN --min faithfulness=0.8 [--min ...] [--max latency_p95_ms=5000]
+    export RUN --csv FILE | --html FILE
+    retrieval ...            (retrieval quality on public labelled sets)
+
+Run ids may be abbreviated to a unique prefix, or be ``latest`` / ``previous``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from core.cli import ArgumentParser, UsageError, open_container, print_json, run
+
+
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m eval", description="Evaluate the answering pipeline on a test set.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+
+    r = sub.add_parser("run", help="answer and score a test set (resumable)")
+    r.add_argument("testset", help=".jsonl, .csv or .xlsx")
+    r.add_argument("--metrics", help="comma-separated metric names or groups (all, judge, ours, latency, retrieval)")
+    r.add_argument("--judge", help="dev | judge-1.5b | production (default: production on the production profile, "
+                                   "else dev)")
+    r.add_argument("--limit", type=int, help="only the first N selected cases")
+    r.add_argument("--ids", help="only these case ids (comma-separated)")
+    r.add_argument("--tags", help="only cases with any of these tags (comma-separated)")
+    r.add_argument("--resume", metavar="RUN_ID", help="continue this run")
+    r.add_argument("--new", action="store_true", help="do not resume an unfinished run of the same configuration")
+    r.add_argument("--stop-after", type=int, metavar="N",
+                   help="answer at most N new samples, leaving the run resumable")
+    r.add_argument("--judge-max-tokens", type=int, metavar="N", help="output tokens per judge call (default 512)")
+    r.add_argument("--judge-context-tokens", type=int, metavar="N",
+                   help="retrieved-context tokens shown to the judge (default: what its context window allows)")
+    r.add_argument("--judge-model-path", type=Path, default=os.environ.get("CQA_EVAL_JUDGE_MODEL_PATH") or None,
+                   help="GGUF of a judge preset without a packaged model (env CQA_EVAL_JUDGE_MODEL_PATH)")
+    r.add_argument("--ja-prompts", choices=("adapt", "fixed", "english"),
+                   help="Japanese judge prompts: adapted with the judge and cached (default), our fixed Japanese "
+                        "instructions, or RAGAS' English prompts")
+    r.add_argument("--user", help="answer as this user (their access groups); default: no access restriction")
+    r.add_argument("--label", help="a note stored with the run")
+    r.add_argument("--json", action="store_true")
+
+    ls = sub.add_parser("list", help="stored runs")
+    ls.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("compare", help="B relative to A: metric deltas and questions that changed")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--top", type=int, default=10, help="questions listed per metric and direction")
+    c.add_argument("--json", action="store_true")
+
+    g = sub.add_parser("gate", help="exit 1 when a metric misses its threshold")
+    g.add_argument("run_id")
+    g.add_argument("--min", action="append", metavar="METRIC=VALUE", help="mean must be at least VALUE")
+    g.add_argument("--max", action="append", metavar="METRIC=VALUE",
+                   help="mean (or METRIC_failures count) must be at most VALUE")
+    g.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("export", help="write a run as CSV (per question) and/or a self-contained HTML report")
+    e.add_argument("run_id")
+    e.add_argument("--csv", type=Path, metavar="FILE")
+    e.add_argument("--html", type=Path, metavar="FILE")
+
+    sub.add_parser("retrieval", help="retrieval quality on public labelled sets (python -m eval retrieval --help)",
+                   add_help=False)
+    return p
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _store(missing_ok: bool = False):
+    """The run store, never created by a read-only command."""
+    from core.errors import CQAError
+    from eval.run_store import RunStore, store_path
+    from settings import load_settings
+
+    path = store_path(load_settings().data_dir)
+    if not path.is_file():
+        if missing_ok:
+            return None
+        raise CQAError(f"no evaluation runs in {path.parent.parent} (run `python -m eval run TESTSET` first)")
+    return RunStore(path)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _cmd_run(args) -> int:
+    from eval.metrics import Aggregate
+    from eval.report import metric_table, text_table
+    from eval.runner import run_testset
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise UsageError("--stop-after must be at least 1")
+    if args.resume and args.new:
+        raise UsageError("--resume and --new exclude each other")
+    from eval.judge_presets import judge_llm_preset
+    from eval.metrics import parse_metric_names
+
+    try:
+        if args.metrics is not None:
+            parse_metric_names(args.metrics)
+        if args.judge is not None:
+            judge_llm_preset(args.judge)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    bar = None
+    progress = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        def progress(update):
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=update.total, initial=update.done, unit="q", file=sys.stderr, dynamic_ncols=True)
+            bar.n = update.done
+            if update.case_id:
+                bar.set_description(f"{update.stage} {update.case_id}", refresh=False)
+            bar.refresh()
+
+    container = open_container(store_wait_seconds=5.0)
+    try:
+        result = run_testset(
+            container, args.testset, metrics=args.metrics, judge_preset=args.judge, limit=args.limit,
+            progress=progress, resume=args.resume, new=args.new, ids=_split(args.ids), tags=_split(args.tags),
+            stop_after=args.stop_after, judge_max_tokens=args.judge_max_tokens,
+            judge_context_tokens=args.judge_context_tokens, judge_model_path=args.judge_model_path,
+            ja_prompts=args.ja_prompts, user=args.user, label=args.label, log=_say,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+        container.close()
+    if args.json:
+        print_json(result.summary())
+        return 0
+    agg = Aggregate(result.metrics, result.failures, result.counts, result.not_applicable)
+    judge = result.config.get("judge")
+    print(f"run {result.run_id}: {result.status}, {result.samples}/{result.total} samples "
+          f"({result.new_samples} answered now{', resumed' if result.resumed else ''})")
+    if judge and not judge.get("meaningful", True):
+        print("judge: dev (0.5B) — plumbing only, its scores are not meaningful")
+    print(text_table(metric_table(agg)))
+    if result.status != "finished":
+        print(f"resume with: python -m eval run {args.testset} --resume {result.run_id}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from eval.report import list_runs, text_table
+
+    store = _store(missing_ok=True)
+    runs = []
+    if store is not None:
+        try:
+            runs = list_runs(store)
+        finally:
+            store.close()
+    if args.json:
+        print_json([
+            {"run_id": r.run_id, "created_at": r.created_at, "status": r.status, "samples": r.samples,
+             "total": r.total, "testset": r.testset, "judge": r.judge, "metrics": r.metrics,
+             "failures": r.failures, "label": r.label}
+            for r in runs
+        ])
+        return 0
+    if not runs:
+        print("no evaluation runs yet")
+        return 0
+    keys = ("faithfulness", "answer_relevancy", "hit_at_k", "refusal_accuracy", "latency_p95_ms")
+    rows = []
+    for r in runs:
+        row = {k: v for k, v in r.as_row().items() if k in ("run_id", "created_at", "status", "samples", "testset",
+                                                            "judge") or k in keys}
+        rows.append(row)
+    print(text_table(rows))
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from eval.report import compare, comparison_text
+
+    store = _store()
+    try:
+        cmp = compare(store, args.run_a, args.run_b)
+    finally:
+        store.close()
+    if args.json:
+        print_json(cmp.to_dict())
+    else:
+        print(comparison_text(cmp, args.top))
+    return 0
+
+
+def _cmd_gate(args) -> int:
+    from eval.report import _fmt, gate, parse_thresholds
+
+    if not args.min and not args.max:
+        raise UsageError("gate needs at least one --min or --max")
+    try:
+        minimums = parse_thresholds(args.min, "--min")
+        maximums = parse_thresholds(args.max, "--max")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    store = _store()
+    try:
+        run_rec, checks = gate(store, args.run_id, minimums, maximums)
+    finally:
+        store.close()
+    failed = [c for c in checks if not c.passed]
+    if args.json:
+        print_json({"run_id": run_rec.run_id, "passed": not failed,
+                    "checks": [c.__dict__ for c in checks]})
+    else:
+        for c in checks:
+            mark = "PASS" if c.passed else "FAIL"
+            value = _fmt(c.value, c.metric)
+            note = f"  ({c.note})" if c.note else ""
+            print(f"{mark} {c.metric} = {value} (required {c.op} {c.threshold:g}){note}")
+    if failed:
+        print(f"gate failed for run {run_rec.run_id}: " + ", ".join(c.metric for c in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from eval.report import export_csv, export_html
+
+    if not args.csv and not args.html:
+        raise UsageError("export needs --csv FILE and/or --html FILE")
+    store = _store()
+    try:
+        if args.csv:
+            n = export_csv(store, args.run_id, args.csv)
+            print(f"wrote {args.csv} ({n} questions)")
+        if args.html:
+            n = export_html(store, args.run_id, args.html)
+            print(f"wrote {args.html} ({n} questions)")
+    finally:
+        store.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "retrieval":
+        import importlib.util
+
+        if importlib.util.find_spec("eval.retrieval_quality") is None:
+            raise UsageError("`retrieval` is not available in this checkout (eval/retrieval_quality.py is missing)")
+        from eval.retrieval_quality import main_retrieval
+
+        return main_retrieval(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        raise UsageError("choose a command: run, list, compare, gate, export, retrieval (see --help)")
+    return {
+        "run": _cmd_run,
+        "list": _cmd_list,
+        "compare": _cmd_compare,
+        "gate": _cmd_gate,
+        "export": _cmd_export,
+    }[args.command](args)
+
+
+if __name__ == "__main__":
+    run(main)

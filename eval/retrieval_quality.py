@@ -1,0 +1,919 @@
+"""Retrieval quality on public labelled sets, through the product's own ingest and retrieval.
+
+``python -m eval retrieval --dataset NAME [--limit N] [--k 10] [--json] [--set KEY=VALUE ...]``
+(also ``python -m eval.retrieval_quality ...``).
+
+Datasets (read from the shared corpus, never copied into the repository):
+
+- ``jfinteb-wikinews`` / ``jfinteb-wikipedia``: JFinTEB validation queries; each document of
+  ``docs.jsonl`` is written to ``<docid>.txt`` and ingested like any text file. Scored per
+  *document*: the ranked chunks are collapsed to their documents (first occurrence wins).
+- ``obliqa-dev``: all ObliQA dev questions against the 40 ADGM rulebooks (``regulatory_documents_txt``).
+- ``obliqa-aml``: the dev questions whose gold passages are all in DocumentID 1 (the AML rulebook),
+  against that one document (``--corpus all``: against all 40 documents).
+
+ObliQA is scored per *chunk*: a retrieved chunk hits a gold passage by :func:`chunk_hits_passage`.
+Recall@k is the fraction of a question's gold passages hit within the top k chunks (averaged over
+questions); ``any@k`` is the fraction of questions with at least one gold passage hit in the top k.
+
+The corpus is ingested once per configuration into ``<data_dir>/eval/retrieval/<corpus>-<hash>``
+(the hash covers every setting and source file that changes the index) and reused afterwards.
+Query-time settings (fusion, rrf_k, candidates, query prefix, reranker) never force a rebuild.
+
+Experiments measure candidate product changes before anyone makes them: ``--mode dense|sparse`` (one leg),
+``--rrf-weights D,S`` (client-side weighted RRF), ``--experiment latin-surface`` (Sudachi terms that keep
+Latin-script words as written). Results and the rules above: docs/retrieval.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.cli import ArgumentParser, UsageError, run
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
+DATASETS = ("obliqa-dev", "obliqa-aml", "jfinteb-wikinews", "jfinteb-wikipedia")
+MODES = ("hybrid", "dense", "sparse")
+KS = (1, 5, 10)
+INDEX_FORMAT = 1
+"""Bump when the way this module builds an index changes."""
+
+# Source files whose code changes what ends up in the index.
+_INDEX_CODE = (
+    "ingest/readers.py",
+    "ingest/chunking.py",
+    "ingest/service.py",
+    "ingest/document.py",
+    "retrieval/embedding.py",
+    "retrieval/sparse.py",
+    "retrieval/store/base.py",
+    "retrieval/store/edge_store.py",
+)
+
+# Targets set by the issue; published figures are read from the corpus (JFinTEB) or quoted (ObliQA).
+TARGETS = {
+    "obliqa-aml": ("recall@10", 0.85),
+    "obliqa-dev": ("recall@10", 0.80),
+    "jfinteb-wikinews": ("ndcg@10", 0.90),
+    "jfinteb-wikipedia": ("ndcg@10", 0.96),
+}
+OBLIQA_PUBLISHED = [
+    {
+        "system": "LeSeR (fine-tuned retriever, Gokhan et al. 2025)",
+        "split": "test",
+        "recall@10": 0.820,
+        "map@10": 0.666,
+    }
+]
+
+
+# -- the ObliQA hit rule ----------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+SHINGLE = 5
+"""Word n-gram length used to decide which words of one text also occur, in order, in the other."""
+PASSAGE_COVERED = 0.5
+CHUNK_INSIDE = 0.8
+
+
+def normalise_text(text: str) -> str:
+    """NFKC, lower case, format characters (e.g. U+200E) dropped, every whitespace run one space."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.lower().split())
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(normalise_text(text))
+
+
+def _shingles(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def coverage(inner: list[str], outer: list[str], n: int = SHINGLE) -> float:
+    """Fraction of ``inner``'s words that lie in a word n-gram also found in ``outer``
+    (n shrinks to ``len(inner)`` for very short texts)."""
+    if not inner or not outer:
+        return 0.0
+    n = max(1, min(n, len(inner)))
+    grams = _shingles(outer, n)
+    covered = [False] * len(inner)
+    for i in range(len(inner) - n + 1):
+        if tuple(inner[i : i + n]) in grams:
+            for j in range(i, i + n):
+                covered[j] = True
+    return sum(covered) / len(inner)
+
+
+@dataclass
+class GoldPassage:
+    key: str
+    text: str
+    norm: str = field(init=False)
+    tokens: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.norm = normalise_text(self.text)
+        self.tokens = _WORD.findall(self.norm)
+
+
+def chunk_hits_passage(chunk_text: str, passage: str | GoldPassage, chunk_tokens: list[str] | None = None) -> bool:
+    """Whether a retrieved chunk counts as finding a gold passage. It does when
+
+    1. the passage's text, whitespace-normalised (:func:`normalise_text`), is contained in the chunk's; or
+    2. at least 50% of the passage's words are covered by word 5-grams that also occur in the chunk
+       (the passage was split across chunks, or reformatted, and this chunk holds most of it); or
+    3. the passage is longer than the chunk and at least 80% of the chunk's words are covered by
+       word 5-grams of the passage (the chunk is a piece of a long gold passage).
+    """
+    gold = passage if isinstance(passage, GoldPassage) else GoldPassage("", passage)
+    if not gold.tokens:
+        return False
+    norm = normalise_text(chunk_text)
+    if gold.norm and gold.norm in norm:
+        return True
+    tokens = chunk_tokens if chunk_tokens is not None else _WORD.findall(norm)
+    if coverage(gold.tokens, tokens) >= PASSAGE_COVERED:
+        return True
+    return len(gold.tokens) > len(tokens) and coverage(tokens, gold.tokens) >= CHUNK_INSIDE
+
+
+# -- datasets ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Query:
+    qid: str
+    text: str
+    relevant_docs: list[str] = field(default_factory=list)
+    """JFinTEB: relevant document ids."""
+    gold: list[GoldPassage] = field(default_factory=list)
+    """ObliQA: gold passages."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    corpus_id: str
+    corpus_label: str
+    level: str
+    """'doc' (collapse chunks to documents) or 'passage' (score chunks against gold passages)."""
+    queries: list[Query]
+    files: Callable[[Path], list[tuple[Path, dict]]]
+    """Writes/locates the corpus files; returns (path, ingest options) per document."""
+    published: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _jfinteb(name: str, corpus: Path, max_docs: int | None = None, limit: int | None = None) -> Dataset:
+    sub = name.split("-", 1)[1]
+    folder = corpus / "ja" / "jfinteb" / sub
+    if not folder.is_dir():
+        raise FileNotFoundError(f"JFinTEB set not found at {folder} (the shared corpus is needed)")
+    docs = _read_jsonl(folder / "docs.jsonl")
+    # The ingest service stores a text once (content hash): a document whose text repeats an earlier
+    # one's is represented by that earlier document, and counts as relevant wherever it is.
+    first: dict[str, str] = {}
+    canonical: dict[str, str] = {}
+    for doc in docs:
+        canonical[str(doc["docid"])] = first.setdefault(doc["text"], str(doc["docid"]))
+    queries = [
+        Query(str(i), q["query"], relevant_docs=sorted({canonical.get(str(d), str(d)) for d in q["relevant_docs"]}))
+        for i, q in enumerate(_read_jsonl(folder / "query-validation.jsonl"))
+    ]
+    duplicates = sum(1 for d in docs if d["text"].strip()) - sum(1 for t in first if t.strip())
+    keep: set[str] | None = None
+    corpus_id, label = name, f"JFinTEB {sub} docs.jsonl (one .txt file per document)"
+    if max_docs:
+        # A smaller corpus for quick runs: the relevant documents of the evaluated queries, then the
+        # other documents in file order up to max_docs. Easier than the full set: not comparable.
+        queries = pick(queries, limit)
+        keep = {d for q in queries for d in q.relevant_docs}
+        for doc in docs:
+            docid = str(doc["docid"])
+            if len(keep) >= max_docs:
+                break
+            if doc["text"].strip() and canonical[docid] == docid:
+                keep.add(docid)
+        corpus_id = f"{name}-q{len(queries)}-d{max_docs}"
+        label = f"JFinTEB {sub}: SAMPLE of {len(keep)} documents (relevant ones + first in file order)"
+
+    def files(workdir: Path) -> list[tuple[Path, dict]]:
+        out = []
+        target = workdir / "docs"
+        target.mkdir(parents=True, exist_ok=True)
+        for doc in docs:
+            docid = str(doc["docid"])
+            if not doc["text"].strip() or canonical[docid] != docid:
+                continue  # empty documents cannot be ingested; repeated texts are stored once
+            if keep is not None and docid not in keep:
+                continue
+            path = target / f"{docid}.txt"
+            path.write_text(doc["text"] + "\n", encoding="utf-8")
+            out.append((path, {"doc_key": f"jfinteb-{sub}-{docid}"}))
+        return out
+
+    return Dataset(
+        name=name,
+        corpus_id=corpus_id,
+        corpus_label=label,
+        level="doc",
+        queries=queries,
+        files=files,
+        published=_jfinteb_published(corpus / "ja" / "jfinteb" / "leaderboard.md", sub),
+        notes=[
+            "queries: validation split; published figures: test split (nDCG@10, dense embedders alone)",
+            f"{duplicates} documents repeat an earlier document's text: stored once, either copy counts as relevant",
+        ],
+    )
+
+
+def _jfinteb_published(leaderboard: Path, sub: str) -> list[dict]:
+    """The Retrieval table of leaderboard.md: nDCG@10 per model for Wikinews / Wikipedia."""
+    if not leaderboard.is_file():
+        return []
+    text = leaderboard.read_text(encoding="utf-8")
+    section = text.split("## Retrieval", 1)[-1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if "|" in line]
+    if len(rows) < 3:
+        return []
+    header = [h.lower() for h in rows[0]]
+    col = header.index(sub) if sub in header else -1
+    out = []
+    for row in rows[2:]:
+        if col < 0 or col >= len(row):
+            continue
+        value = row[col].strip("*")
+        try:
+            out.append({"system": row[0], "split": "test", "ndcg@10": round(float(value) / 100, 4)})
+        except ValueError:
+            continue
+    return sorted(out, key=lambda r: -r["ndcg@10"])
+
+
+def _obliqa_titles(folder: Path) -> dict[str, str]:
+    titles = {}
+    path = folder / "document_map.tsv"
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            parts = line.split("\t")
+            if len(parts) >= 4:
+                titles[parts[1]] = parts[3].replace("\\'96", "-")
+    return titles
+
+
+def _obliqa(name: str, corpus: Path, corpus_variant: str) -> Dataset:
+    folder = corpus / "en" / "obliqa"
+    if not (folder / "ObliQA_dev.json").is_file():
+        raise FileNotFoundError(f"ObliQA not found at {folder} (the shared corpus is needed)")
+    raw = json.loads((folder / "ObliQA_dev.json").read_text(encoding="utf-8"))
+    if name == "obliqa-aml":
+        raw = [q for q in raw if q["Passages"] and all(p["DocumentID"] == 1 for p in q["Passages"])]
+    queries = []
+    skipped = 0
+    for q in raw:
+        gold = [GoldPassage(f"{p['DocumentID']}:{p['PassageID']}", p["Passage"]) for p in q["Passages"]]
+        gold = [g for g in gold if g.tokens]
+        if not gold:
+            skipped += 1
+            continue
+        queries.append(Query(q["QuestionID"], q["Question"], gold=gold))
+    titles = _obliqa_titles(folder)
+    txt = folder / "regulatory_documents_txt"
+    whole = name == "obliqa-dev" or corpus_variant == "all"
+
+    def files(workdir: Path) -> list[tuple[Path, dict]]:
+        paths = sorted(txt.glob("*.txt"))
+        if not whole:
+            paths = [p for p in paths if p.stem == "AML_VER09.211223"]
+        return [(p, {"title": titles.get(p.stem, p.stem), "doc_key": f"obliqa-{p.stem}"}) for p in paths]
+
+    notes = ["published figure: ObliQA test split; ours: dev split"]
+    if skipped:
+        notes.append(f"{skipped} questions without a non-empty gold passage left out")
+    return Dataset(
+        name=name,
+        corpus_id="obliqa-all" if whole else "obliqa-aml",
+        corpus_label="all 40 ADGM documents" if whole else "AML rulebook only (AML_VER09.211223.txt)",
+        level="passage",
+        queries=queries,
+        files=files,
+        published=OBLIQA_PUBLISHED,
+        notes=notes,
+    )
+
+
+def load_dataset(
+    name: str,
+    corpus: Path = DEFAULT_CORPUS,
+    corpus_variant: str = "default",
+    max_docs: int | None = None,
+    limit: int | None = None,
+) -> Dataset:
+    """``max_docs`` (JFinTEB only) ingests a sample of the documents that keeps the relevant ones of
+    the ``limit`` queries that will be evaluated."""
+    if name.startswith("jfinteb-"):
+        return _jfinteb(name, corpus, max_docs, limit)
+    if max_docs:
+        raise UsageError("--max-docs applies to the JFinTEB sets only")
+    if name.startswith("obliqa-"):
+        return _obliqa(name, corpus, corpus_variant)
+    raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+
+
+def pick(queries: list, limit: int | None) -> list:
+    """``limit`` queries spread evenly over the set (all when no limit), in a stable order."""
+    if not limit or limit >= len(queries):
+        return list(queries)
+    return [queries[(i * len(queries)) // limit] for i in range(limit)]
+
+
+# -- settings overrides and the index cache ---------------------------------------------------------------
+
+
+def parse_overrides(items: Iterable[str]) -> dict:
+    """``section.field=value`` pairs as nested keyword arguments for ``load_settings``."""
+    from settings import Settings
+
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2:
+            raise UsageError(f"--set needs SECTION.FIELD=VALUE, got {item!r}")
+        section, name = parts
+        model = Settings.model_fields.get(section)
+        sub = getattr(model.annotation, "model_fields", None) if model else None
+        if not sub or name not in sub:
+            raise UsageError(f"--set: unknown setting {key!r}")
+        value = value.strip()
+        out.setdefault(section, {})[name] = None if value.lower() in ("", "none", "null") else value
+    return out
+
+
+def index_fingerprint(settings, corpus_id: str, experiments: tuple[str, ...] = ()) -> tuple[str, dict]:
+    """What decides the index's content, and its short hash."""
+    emb = settings.embedding
+    facts = {
+        "format": INDEX_FORMAT,
+        "corpus": corpus_id,
+        "experiments": sorted(experiments),
+        "embedding": {
+            "backend": emb.backend,
+            "model_path": str(emb.model_path) if emb.model_path else None,
+            "passage_prefix": emb.passage_prefix,
+            "max_tokens": emb.max_tokens,
+        },
+        "sparse_tokenizer": settings.retrieval.sparse_tokenizer,
+        "ingest": settings.ingest.model_dump(mode="json", exclude={"max_file_mb"}),
+        "store": settings.store.backend,
+        "code": {
+            rel: hashlib.sha256((REPO / rel).read_bytes()).hexdigest()[:12] if (REPO / rel).exists() else None
+            for rel in _INDEX_CODE
+        },
+    }
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]
+    return digest, facts
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Index:
+    container: object
+    path: Path
+    info: dict
+    reused: bool
+
+
+def open_index(
+    dataset: Dataset,
+    overrides: dict,
+    data_dir: Path | None = None,
+    rebuild: bool = False,
+    experiments: tuple[str, ...] = (),
+    reuse_stale: bool = False,
+) -> Index:
+    """The dataset's corpus ingested under the given settings: reused when already built.
+
+    ``reuse_stale``: when no index matches the current code, reuse the newest one built with the same
+    settings by older code (the ingest code changes often; the 40-document ObliQA corpus takes long)."""
+    from filelock import FileLock
+
+    from core.container import Container
+    from settings import load_settings
+
+    base = load_settings(**overrides)
+    root = Path(data_dir or base.data_dir) / "eval" / "retrieval"
+    digest, facts = index_fingerprint(base, dataset.corpus_id, experiments)
+    path = root / f"{dataset.corpus_id}-{digest}"
+    root.mkdir(parents=True, exist_ok=True)
+    store_overrides = dict(overrides.get("store", {}))
+    if base.store.backend != "edge":  # never index into the app's own server collection
+        store_overrides["collection"] = f"eval_{dataset.corpus_id}_{digest}".replace("-", "_")
+    settings = load_settings(**{**overrides, "store": store_overrides, "data_dir": path})
+    done = path / "index.json"
+    if reuse_stale and not done.is_file():
+        stale = _stale_index(root, dataset.corpus_id, facts)
+        if stale is not None:
+            path, done = stale, stale / "index.json"
+            settings = load_settings(**{**overrides, "store": store_overrides, "data_dir": path})
+            _log(f"reusing {path.name}, built by older ingest/retrieval code (--reuse-stale)")
+    with FileLock(str(root / f"{path.name}.build.lock")):
+        if done.is_file() and not rebuild:
+            info = json.loads(done.read_text(encoding="utf-8"))
+            if info.get("fingerprint", {}).get("code") != facts["code"]:
+                info["stale"] = True
+            return Index(_with_experiments(Container(settings, store_wait_seconds=600), experiments), path, info,
+                         reused=True)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        container = _with_experiments(Container(settings, store_wait_seconds=600), experiments)
+        try:
+            info = _build(container, dataset, path, root, facts)
+        except BaseException:
+            container.close()
+            raise
+        done.write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
+        return Index(container, path, info, reused=False)
+
+
+# -- experiments: candidate changes to product code, measured here before anyone makes them -------------
+
+
+def _latin_surface_sparse(tokenizer: str):
+    """Sudachi BM25 terms, but Latin-script words keep their own (lower-cased) spelling.
+
+    The product's Sudachi path uses ``normalized_form()``, which turns English dictionary words into
+    katakana ("client" -> クライアント, "the" -> ザ, "rule" -> ルール): English stop words then count
+    as terms and the English stemmer no longer joins "rule"/"rules"."""
+    from retrieval.sparse import _SKIP_POS, SparseEncoder
+
+    class LatinSurfaceSparse(SparseEncoder):
+        def terms(self, text: str) -> str:
+            if self.tokenizer != "sudachi":
+                return text
+            out = []
+            with self._lock:
+                for m in self._sudachi.tokenize(text[:15000]):
+                    if m.part_of_speech()[0] in _SKIP_POS:
+                        continue
+                    surface = m.surface()
+                    term = (surface if surface.isascii() else m.normalized_form()).strip().lower()
+                    if term:
+                        out.append(term)
+            return " ".join(out)
+
+    return LatinSurfaceSparse(tokenizer)
+
+
+EXPERIMENTS = {"latin-surface": "Sudachi BM25 terms keep Latin-script words as written (see _latin_surface_sparse)"}
+
+
+def _with_experiments(container, experiments: tuple[str, ...]):
+    for name in experiments:
+        if name == "latin-surface":
+            container.__dict__["_sparse"] = _latin_surface_sparse(container.settings.retrieval.sparse_tokenizer)
+        else:
+            raise UsageError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
+    return container
+
+
+def _stale_index(root: Path, corpus_id: str, facts: dict) -> Path | None:
+    want = {k: v for k, v in facts.items() if k != "code"}
+    found = []
+    for info_file in root.glob(f"{corpus_id}-*/index.json"):
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if {k: v for k, v in info.get("fingerprint", {}).items() if k != "code"} == want:
+            found.append((info_file.stat().st_mtime, info_file.parent))
+    return max(found)[1] if found else None
+
+
+class _FlushAtEnd:
+    """The store with its per-document ``flush()`` (an fsync of Qdrant's WAL, ~0.25 s each, two per
+    document) deferred to the end of the build. Crash safety is not needed here: an index without
+    its ``index.json`` is rebuilt from scratch."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def flush(self) -> None:
+        pass
+
+    def flush_now(self) -> None:
+        flush = getattr(self._store, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> dict:
+    from core.schema import SearchFilter
+    from ingest.embedding_cache import EmbeddingCache
+    from ingest.service import IngestOptions, IngestService
+
+    started = time.perf_counter()
+    files = dataset.files(path)
+    # One embedding cache for every eval index: changing only the sparse tokenizer, fusion or
+    # store re-embeds nothing (vectors are keyed by embedder name and exact text).
+    cache = EmbeddingCache(root / "embeddings.sqlite3", container.embedder.name)
+    store = _FlushAtEnd(container.store)
+    service = IngestService(container.settings.ingest, container.registry, container.embedder, container.sparse,
+                            store, cache)
+    service.recover()
+    failed: list[str] = []
+    chunks = 0
+    last = time.perf_counter()
+    for i, (file, opts) in enumerate(files, 1):
+        report = service.ingest([file], IngestOptions(**opts))
+        for item in report.documents:
+            if item.status == "failed":
+                failed.append(f"{Path(item.path).name}: {item.error}")
+            chunks += item.chunks
+        if time.perf_counter() - last > 10 or i == len(files):
+            last = time.perf_counter()
+            _log(f"  ingested {i}/{len(files)} files, {chunks} chunks, {last - started:.0f} s")
+    store.flush_now()
+    ingest_seconds = time.perf_counter() - started
+    optimize = getattr(container.store, "optimize", None)
+    opt_started = time.perf_counter()
+    if optimize is not None:
+        optimize()
+    return {
+        "dataset_corpus": dataset.corpus_id,
+        "corpus": dataset.corpus_label,
+        "files": len(files),
+        "failed": failed,
+        "chunks": container.store.count(SearchFilter()),
+        "ingest_seconds": round(ingest_seconds, 1),
+        "optimize_seconds": round(time.perf_counter() - opt_started, 1),
+        "fingerprint": facts,
+    }
+
+
+# -- retrieval modes --------------------------------------------------------------------------------------
+
+
+class ModeStore:
+    """Wraps the store so the unchanged RetrievalService searches dense only, sparse only, or fuses
+    with weighted RRF (an experiment: the settings have no weights yet)."""
+
+    def __init__(self, store, mode: str, rrf_weights: tuple[float, float] | None = None) -> None:
+        self._store = store
+        self._mode = mode
+        self._weights = rrf_weights
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def hybrid_search(self, dense, sparse, flt, limit, candidates, fusion="rrf", rrf_k=60):
+        if self._mode == "dense":
+            return self._store.hybrid_search(dense, None, flt, limit, candidates, fusion, rrf_k)
+        if self._mode == "sparse":
+            return sparse_search(self._store, dense, sparse, flt, limit)
+        return weighted_rrf_search(self._store, dense, sparse, flt, limit, candidates, rrf_k, self._weights)
+
+
+def weighted_rrf_search(store, dense, sparse, flt, limit, candidates, rrf_k, weights) -> list:
+    """Client-side weighted RRF: each leg's top ``candidates`` from the store (same filter), fused as
+    ``sum(w / (rrf_k + rank))`` with ranks from 1. (qdrant-edge 0.9's own ``Fusion.Rrf(weights=...)``
+    does not follow that formula: on a toy shard a larger weight made its leg *less* decisive.)"""
+    from retrieval.store.base import K_CHUNK_ID
+
+    legs = [store.hybrid_search(dense, None, flt, candidates, candidates, "rrf", rrf_k)]
+    legs.append(sparse_search(store, dense, sparse, flt, candidates))
+    scores: dict[str, float] = {}
+    first: dict[str, object] = {}
+    for weight, results in zip(weights, legs, strict=True):
+        for rank, r in enumerate(results, 1):
+            key = r.payload.get(K_CHUNK_ID) or id(r)
+            scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
+            first.setdefault(key, r)
+    order = sorted(scores, key=lambda key: -scores[key])[:limit]
+    return [type(first[key])(first[key].payload, scores[key], first[key].dense_vector) for key in order]
+
+
+def sparse_search(store, dense, sparse, flt, limit: int) -> list:
+    """BM25 only, through the backend's own API (the stores expose no such mode)."""
+    from retrieval.store.base import DENSE, SPARSE, ScoredPayload, filter_conditions
+
+    if sparse is None or not sparse.indices:
+        return []
+    conds = filter_conditions(flt)
+    if hasattr(store, "_shard"):  # EdgeStore
+        from retrieval.store.edge_store import _filter
+
+        q = store._q
+        points = store._shard.query(
+            q.QueryRequest(
+                limit=limit,
+                query=q.Query.Nearest(q.SparseVector(sparse.indices, sparse.values), using=SPARSE),
+                filter=_filter(q, conds),
+                with_payload=True,
+                with_vector=[DENSE],
+            )
+        )
+        return [ScoredPayload(p.payload, p.score, (p.vector or {}).get(DENSE)) for p in points]
+    from retrieval.store.qdrant_store import _filter as qfilter
+
+    m = store._m
+    result = store._client.query_points(
+        store.collection,
+        query=m.SparseVector(indices=sparse.indices, values=sparse.values),
+        using=SPARSE,
+        query_filter=qfilter(m, conds),
+        limit=limit,
+        with_payload=True,
+        with_vectors=[DENSE],
+    )
+    return [
+        ScoredPayload(p.payload or {}, p.score, (p.vector or {}).get(DENSE) if isinstance(p.vector, dict) else None)
+        for p in result.points
+    ]
+
+
+def retrieval_service(container, mode: str, rrf_weights: tuple[float, float] | None = None):
+    if mode == "hybrid" and not rrf_weights:
+        return container.retrieval
+    from retrieval.service import RetrievalService
+
+    return RetrievalService(container.settings.retrieval, container.embedder, container.sparse,
+                            ModeStore(container.store, mode, rrf_weights))
+
+
+# -- metrics ----------------------------------------------------------------------------------------------
+
+
+def _dcg(rels: list[int]) -> float:
+    return sum(r / math.log2(i + 2) for i, r in enumerate(rels))
+
+
+def score_docs(ranked_docs: list[str], relevant: list[str], k: int) -> dict[str, float]:
+    """Document-level metrics for one query (binary relevance)."""
+    rel = set(relevant)
+    out: dict[str, float] = {}
+    for cut in sorted({*KS, k}):
+        out[f"recall@{cut}"] = len(rel & set(ranked_docs[:cut])) / len(rel)
+    first = next((i for i, d in enumerate(ranked_docs[:k]) if d in rel), None)
+    out[f"mrr@{k}"] = 0.0 if first is None else 1.0 / (first + 1)
+    ideal = _dcg([1] * min(len(rel), k))
+    out[f"ndcg@{k}"] = _dcg([1 if d in rel else 0 for d in ranked_docs[:k]]) / ideal
+    return out
+
+
+def score_passages(hit_sets: list[set[int]], n_gold: int, k: int) -> dict[str, float]:
+    """Chunk-level metrics for one question: ``hit_sets[i]`` holds the gold passages chunk i hits.
+
+    recall@c: gold passages hit within the top c / all gold passages; any@c: 1 if any is;
+    mrr@k: 1/rank of the first chunk hitting a gold passage; ndcg@k and map@k: a chunk is relevant
+    when it hits a gold passage that no earlier chunk hit (a passage is found once)."""
+    out: dict[str, float] = {}
+    for cut in sorted({*KS, k}):
+        found = set().union(*hit_sets[:cut]) if hit_sets[:cut] else set()
+        out[f"recall@{cut}"] = len(found) / n_gold
+        out[f"any@{cut}"] = 1.0 if found else 0.0
+    first = next((i for i, s in enumerate(hit_sets[:k]) if s), None)
+    out[f"mrr@{k}"] = 0.0 if first is None else 1.0 / (first + 1)
+    seen: set[int] = set()
+    rels = []
+    for s in hit_sets[:k]:
+        new = s - seen
+        rels.append(1 if new else 0)
+        seen |= s
+    out[f"ndcg@{k}"] = _dcg(rels) / _dcg([1] * min(n_gold, k))
+    precision_sum, found_n = 0.0, 0
+    for i, r in enumerate(rels):
+        if r:
+            found_n += 1
+            precision_sum += found_n / (i + 1)
+    out[f"map@{k}"] = precision_sum / min(n_gold, k)
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    dataset: Dataset,
+    overrides: dict | None = None,
+    k: int = 10,
+    limit: int | None = None,
+    mode: str = "hybrid",
+    data_dir: Path | None = None,
+    rebuild: bool = False,
+    depth: int | None = None,
+    rrf_weights: tuple[float, float] | None = None,
+    experiments: tuple[str, ...] = (),
+    reuse_stale: bool = False,
+) -> dict:
+    from core.schema import SearchFilter
+
+    overrides = overrides or {}
+    index = open_index(dataset, overrides, data_dir=data_dir, rebuild=rebuild, experiments=experiments,
+                       reuse_stale=reuse_stale)
+    container = index.container
+    try:
+        settings = container.settings
+        service = retrieval_service(container, mode, rrf_weights)
+        flt = SearchFilter(access_groups=None)
+        queries = pick(dataset.queries, limit)
+        # Documents hold several chunks: fetch deeper, then keep each document's best chunk.
+        depth = depth or (max(4 * k, settings.retrieval.candidates) if dataset.level == "doc" else k)
+        service.retrieve(queries[0].text if queries else "warm-up", flt, depth)  # load models, warm caches
+        latencies: list[float] = []
+        per_query: list[dict[str, float]] = []
+        token_cache: dict[str, list[str]] = {}
+        for query in queries:
+            started = time.perf_counter()
+            hits = service.retrieve(query.text, flt, depth)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if dataset.level == "doc":
+                ranked: list[str] = []
+                for h in hits:
+                    doc = Path(h.source).stem
+                    if doc not in ranked:
+                        ranked.append(doc)
+                per_query.append(score_docs(ranked, query.relevant_docs, k))
+            else:
+                hit_sets = []
+                for h in hits[:k]:
+                    key = h.chunk_id or h.text
+                    if key not in token_cache:
+                        token_cache[key] = words(h.text)
+                    toks = token_cache[key]
+                    hit_sets.append({i for i, g in enumerate(query.gold) if chunk_hits_passage(h.text, g, toks)})
+                per_query.append(score_passages(hit_sets, len(query.gold), k))
+        metrics = {
+            name: round(sum(q[name] for q in per_query) / len(per_query), 4) for name in (per_query or [{}])[0]
+        }
+        target_metric, target = TARGETS[dataset.name]
+        return {
+            "dataset": dataset.name,
+            "corpus": dataset.corpus_label,
+            "level": dataset.level,
+            "mode": mode,
+            "queries": len(queries),
+            "queries_total": len(dataset.queries),
+            "k": k,
+            "depth": depth,
+            "metrics": metrics,
+            "latency_ms": {
+                "p50": round(percentile(latencies, 50), 2),
+                "p95": round(percentile(latencies, 95), 2),
+                "mean": round(sum(latencies) / max(len(latencies), 1), 2),
+                "load_avg": round(os.getloadavg()[0], 2),
+            },
+            "target": {"metric": target_metric, "value": target, "met": metrics.get(target_metric, 0) >= target},
+            "published": dataset.published,
+            "settings": {
+                "embedding.backend": settings.embedding.backend,
+                "embedder": container.embedder.name,
+                "retrieval.fusion": settings.retrieval.fusion,
+                "retrieval.rrf_k": settings.retrieval.rrf_k,
+                "rrf_weights (experiment)": list(rrf_weights) if rrf_weights else None,
+                "experiments": list(experiments),
+                "retrieval.candidates": settings.retrieval.candidates,
+                "retrieval.sparse_tokenizer": settings.retrieval.sparse_tokenizer,
+                "retrieval.reranker_path": str(settings.retrieval.reranker_path or "") or None,
+                "ingest.chunk_tokens": settings.ingest.chunk_tokens,
+                "ingest.chunk_overlap_sentences": settings.ingest.chunk_overlap_sentences,
+                "ingest.embed_title_prefix": settings.ingest.embed_title_prefix,
+                "overrides": overrides,
+            },
+            "index": {
+                "path": str(index.path),
+                "reused": index.reused,
+                "built_by_older_code": bool(index.info.get("stale")),
+                "files": index.info.get("files"),
+                "failed": len(index.info.get("failed", [])),
+                "chunks": index.info.get("chunks"),
+                "ingest_seconds": index.info.get("ingest_seconds"),
+            },
+            "notes": dataset.notes,
+        }
+    finally:
+        container.close()
+
+
+def format_report(r: dict) -> str:
+    m = r["metrics"]
+    lines = [
+        f"dataset {r['dataset']} ({r['queries']}/{r['queries_total']} queries) · corpus: {r['corpus']}"
+        f" · mode {r['mode']}",
+        f"index: {r['index']['chunks']} chunks from {r['index']['files']} files"
+        f" ({r['index']['failed']} failed), {'reused' if r['index']['reused'] else 'built'}"
+        f" in {r['index']['ingest_seconds']} s · {r['index']['path']}",
+        "settings: " + ", ".join(f"{key}={val}" for key, val in r["settings"].items() if key != "overrides"),
+        "",
+        f"{'metric':<12} {'ours':>8}",
+    ]
+    for name, value in m.items():
+        lines.append(f"{name:<12} {value:>8.4f}")
+    lat = r["latency_ms"]
+    lines.append(f"latency ms   p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  (load average {lat['load_avg']})")
+    t = r["target"]
+    lines.append(f"target       {t['metric']} >= {t['value']}: {'met' if t['met'] else 'NOT met'}")
+    if r["published"]:
+        lines.append("")
+        lines.append("published (for comparison; other split and/or system):")
+        metric = "ndcg@10" if r["level"] == "doc" else "recall@10"
+        ours = m.get(metric, 0.0)
+        lines.append(f"  {'ours (this run)':<36} {metric} {ours:.4f}")
+        for p in r["published"]:
+            extra = f"  map@10 {p['map@10']:.3f}" if "map@10" in p else ""
+            lines.append(f"  {p['system']:<36} {metric} {p[metric]:.4f}  ({p['split']} split){extra}")
+    for note in r["notes"]:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m eval retrieval", description="Measure retrieval quality on a labelled set.")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--limit", type=int, help="evaluate N queries spread evenly over the set")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override a setting, e.g. retrieval.fusion=dbsf (repeatable)")
+    p.add_argument("--mode", choices=MODES, default="hybrid",
+                   help="hybrid: the RetrievalService as configured; dense / sparse: one leg only")
+    p.add_argument("--rrf-weights", metavar="DENSE,SPARSE",
+                   help="experiment: client-side weighted RRF of the two legs in hybrid mode, e.g. 1,2")
+    p.add_argument("--experiment", action="append", default=[], choices=sorted(EXPERIMENTS),
+                   help="measure a candidate code change (see EXPERIMENTS); part of the index key")
+    p.add_argument("--corpus", choices=("default", "all"), default="default",
+                   help="obliqa-aml: 'all' searches all 40 documents instead of the AML rulebook only")
+    p.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS, help="the shared corpus folder")
+    p.add_argument("--data-dir", type=Path, help="where eval/retrieval/ caches live (default: settings data_dir)")
+    p.add_argument("--max-docs", type=int,
+                   help="JFinTEB: ingest only the relevant documents plus others up to N (quick, easier)")
+    p.add_argument("--reuse-stale", action="store_true",
+                   help="reuse an index built with the same settings by older ingest code instead of rebuilding")
+    p.add_argument("--rebuild", action="store_true", help="ingest again even when a cached index matches")
+    p.add_argument("--depth", type=int,
+                   help="chunks fetched per query (default: k; max(4k, candidates) for document-level sets)")
+    return p
+
+
+def main_retrieval(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.k < 1 or (args.limit is not None and args.limit < 1):
+        raise UsageError("--k and --limit must be positive")
+    overrides = parse_overrides(args.overrides)
+    weights = None
+    if args.rrf_weights:
+        try:
+            weights = tuple(float(w) for w in args.rrf_weights.split(","))
+        except ValueError:
+            weights = ()
+        if len(weights) != 2 or min(weights) < 0 or args.mode != "hybrid":
+            raise UsageError("--rrf-weights needs two non-negative numbers DENSE,SPARSE and --mode hybrid")
+    dataset = load_dataset(args.dataset, args.corpus_dir, args.corpus, args.max_docs, args.limit)
+    result = evaluate(
+        dataset, overrides, k=args.k, limit=args.limit, mode=args.mode, data_dir=args.data_dir,
+        rebuild=args.rebuild, depth=args.depth, rrf_weights=weights, experiments=tuple(args.experiment),
+        reuse_stale=args.reuse_stale,
+    )
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main_retrieval)
