@@ -8,7 +8,7 @@ from ui.auth_gate import gate, sign_out_button
 from ui.i18n import t
 from ui.state import lang
 
-st.set_page_config(page_title="Compliance Q&A", page_icon="📘", layout="wide")
+st.set_page_config(page_title="Compliance Q&A", page_icon=":material/gavel:", layout="wide")
 
 L = lang()
 choice = st.sidebar.radio(t("language", L), ["日本語", "English"], index=0 if L == "ja" else 1, horizontal=True)
@@ -21,13 +21,17 @@ user = gate()
 if user is None:
     st.stop()
 
-PAGES = {
-    "chat": lambda: st.Page("ui/pages/chat.py", title=t("chat", L), icon="💬", default=True, url_path="chat"),
-    "evaluate": lambda: st.Page("ui/pages/evaluation.py", title=t("evaluation", L), icon="📊", url_path="evaluation"),
-    "ingest": lambda: st.Page("ui/pages/documents.py", title=t("documents", L), icon="📚", url_path="documents"),
-    "users": lambda: st.Page("ui/pages/users.py", title=t("users", L), icon="👥", url_path="users"),
-    "audit": lambda: st.Page("ui/pages/audit.py", title=t("audit", L), icon="🧾", url_path="audit"),
+PAGES = {  # permission key -> (page under ui/pages and its title key, icon)
+    "chat": ("chat", ":material/chat:"),
+    "evaluate": ("evaluation", ":material/monitoring:"),
+    "ingest": ("documents", ":material/library_books:"),
+    "users": ("users", ":material/group:"),
+    "audit": ("audit", ":material/receipt_long:"),
 }
 st.sidebar.caption(t("signed_in_as", L, name=user.name))
 sign_out_button(user)
-st.navigation([PAGES[key]() for key in allowed_pages(user)]).run()
+pages = []
+for key in allowed_pages(user):
+    name, icon = PAGES[key]
+    pages.append(st.Page(f"ui/pages/{name}.py", title=t(name, L), icon=icon, url_path=name, default=key == "chat"))
+st.navigation(pages).run()

@@ -54,6 +54,7 @@ Action = Literal[
     "login_failed",
     "logout",
     "eval_run",
+    "eval_testset",
     "settings_change",
     "user_change",
     "purge",

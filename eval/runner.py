@@ -299,7 +299,8 @@ def run_testset(
         judge_names = [n for n in names if n in JUDGE_METRICS]
         opts.setdefault("judge", "production" if settings.profile == "production" else "dev")
         opts.setdefault("judge_max_tokens", DEFAULT_JUDGE_MAX_TOKENS)
-        opts.setdefault("ja_prompts", "adapt")
+        # the dev judge cannot translate RAGAS prompts (measured: every adaptation failed)
+        opts.setdefault("ja_prompts", "adapt" if is_meaningful(opts["judge"]) else "fixed")
         for key in ("limit", "ids", "tags", "judge_context_tokens", "user", "judge_model_path"):
             opts.setdefault(key, None)
 

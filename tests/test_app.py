@@ -3,6 +3,8 @@ with citation chips, and role checks that hold even when a page is opened direct
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -85,3 +87,21 @@ def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for, tmp_path)
     jobs.export(finished.run_id, html=html, csv=csv)
     assert "en-004" in html.read_text(encoding="utf-8") and "<script" not in html.read_text(encoding="utf-8")
     assert len(csv.read_text(encoding="utf-8-sig").splitlines()) == 3
+
+
+def test_evaluation_page_drafts_questions_for_review_and_saves_the_kept_ones(app_for, samples_container):
+    at = AppTest.from_file(str(REPO / "ui" / "pages" / "evaluation.py"), default_timeout=300)
+    at.session_state["user"] = app_for("auditor2", role="compliance").session_state["user"]
+    at.run()
+    next(n for n in at.number_input if n.label == "下書きの数").set_value(1)
+    next(b for b in at.button if b.label == "文書から下書きを作成").click().run()
+    assert not at.exception, at.exception
+    (draft,) = at.session_state["eval_drafts"]
+    assert draft.question and draft.gold_sources[0].source and "draft" in draft.tags
+
+    next(b for b in at.button if b.label == "採用した質問を保存").click().run()
+    assert not at.exception, at.exception
+    assert "reviewed.jsonl" in at.success[0].value
+    saved = samples_container.settings.data_dir / "eval" / "testsets" / "reviewed.jsonl"
+    (case,) = [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
+    assert case["question"] == draft.question and "reviewed" in case["tags"] and "draft" not in case["tags"]

@@ -88,6 +88,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "eval_worse": {"ja": "悪化した質問", "en": "Questions that got worse"},
     "eval_download_html": {"ja": "レポート（HTML）", "en": "Report (HTML)"},
     "eval_download_csv": {"ja": "結果（CSV）", "en": "Results (CSV)"},
+    "eval_metrics": {"ja": "評価指標", "en": "Metrics"},
+    "eval_drafts": {"ja": "テスト質問の下書きを作成してレビュー", "en": "Draft test questions and review them"},
+    "eval_draft_count": {"ja": "下書きの数", "en": "Number of drafts"},
+    "eval_draft_generate": {"ja": "文書から下書きを作成", "en": "Draft from the documents"},
+    "eval_draft_keep": {"ja": "採用", "en": "Keep"},
+    "eval_draft_target": {"ja": "保存先テストセット", "en": "Save to test set"},
+    "eval_draft_save": {"ja": "採用した質問を保存", "en": "Save the kept questions"},
+    "eval_draft_saved": {"ja": "{n}件を {name} に保存しました（計{total}件）。",
+                         "en": "Saved {n} questions to {name} ({total} in total)."},
     "signed_in_as": {"ja": "サインイン中: {name}", "en": "Signed in as {name}"},
 }
 

@@ -113,7 +113,19 @@ def ask(page, question: str):
     ).nth(before)
 
 
-__all__ = ["SAMPLES", "ask", "sign_in"]
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` (typed to filter, then clicked)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_function(
+        "([label, option]) => document.querySelector(`input[aria-label='${label}']`)?.value === option",
+        arg=[label, option],
+    )
+
+
+__all__ = ["SAMPLES", "ask", "choose", "sign_in"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.e2e.conftest import ask, sign_in
+from tests.e2e.conftest import ask, choose, sign_in
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -76,3 +77,27 @@ def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url
     page.screenshot(path=str(output_dir / "2-admin-documents.png"), full_page=True)
     main = page.locator('[data-testid="stMainBlockContainer"]').inner_text()
     assert "superseded" in main
+
+
+def test_compliance_runs_a_test_set_and_reads_the_report(page, app_url, output_dir, tmp_path):
+    sign_in(page, app_url, "comp1")
+    page.get_by_role("link", name="評価").click()
+    cases = [line for line in (REPO / "eval" / "testsets" / "sample.jsonl").read_text(encoding="utf-8").splitlines()
+             if '"id": "ja-006"' in line or '"id": "en-004"' in line]
+    testset = tmp_path / "branch_check.jsonl"
+    testset.write_text("\n".join(cases) + "\n", encoding="utf-8")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(testset))
+    page.get_by_text("branch_check.jsonl").first.wait_for()
+    choose(page, "テストセット", "branch_check.jsonl")
+    page.get_by_role("button", name="評価を開始").click()
+    page.locator('[data-testid="stProgress"]').wait_for()
+
+    page.locator('[data-testid="stDataFrame"]').wait_for(timeout=900_000)
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+    choose(page, "詳細を表示する質問", "en-004")
+    page.locator("strong", has_text="What is the bank's mortgage interest rate?").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="レポート（HTML）").click()
+    report = download.value.path().read_text(encoding="utf-8")
+    assert "en-004" in report and "ja-006" in report
+    page.screenshot(path=str(output_dir / "3-compliance-evaluation.png"), full_page=True)

@@ -28,7 +28,7 @@ text = c3.text_input("text") or None
 records = log.search(user=who, action=action or None, text=text, limit=500)
 frame = pd.DataFrame([{"id": r.id, "ts": r.ts, "user": r.user, "action": r.action,
                        "detail": str(r.detail)[:300]} for r in records])
-st.dataframe(frame, hide_index=True, use_container_width=True)
+st.dataframe(frame, hide_index=True, width="stretch")
 buffer = io.StringIO()
 log.export_csv(buffer, None, None)
 st.download_button("CSV", buffer.getvalue(), file_name="audit.csv", mime="text/csv")

@@ -31,7 +31,7 @@ def render_sentences(answer: Answer) -> str:
     parts = []
     for s in answer.sentences:
         marks = "".join(f"[{n}]" for n in s.markers)
-        parts.append(s.text + marks if s.verified else f":red[{s.text}{marks}] ⚠")
+        parts.append(s.text + marks if s.verified else f":red[{s.text}{marks}] :material/warning:")
     return " ".join(parts) if answer.language == "en" else "".join(parts)
 
 

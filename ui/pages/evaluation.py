@@ -4,7 +4,6 @@ charts, drill into a question, compare two runs, download the report."""
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import altair as alt
@@ -14,6 +13,8 @@ import streamlit as st
 from auth.roles import Permission
 from core.errors import CQAError
 from core.text import safe_file_name
+from eval.drafts import draft_questions, save_reviewed
+from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
 from ui.i18n import t
 from ui.state import container, eval_jobs, lang
@@ -32,15 +33,51 @@ with st.expander(t("eval_new_run", L), expanded=not jobs.list_runs()):
         (upload_dir / safe_file_name(uploaded.name)).write_bytes(uploaded.getbuffer())
     testsets = [*jobs.testsets(), *jobs.testsets(upload_dir)]
     choice = st.selectbox(t("eval_testset", L), testsets, format_func=lambda p: Path(p).name)
+    metrics = st.multiselect(t("eval_metrics", L), list(ALL_METRICS), default=list(ALL_METRICS))
     c1, c2 = st.columns(2)
     judge = c1.selectbox(t("eval_judge", L), ["dev", "judge-1.5b", "production"])
     limit = c2.number_input(t("eval_limit", L), min_value=0, value=0, help="0 = all")
-    if st.button(t("eval_start", L), type="primary", disabled=jobs.active_job() is not None):
+    if st.button(t("eval_start", L), type="primary", disabled=jobs.active_job() is not None or not metrics):
         try:
-            jobs.start(choice, judge=judge, limit=int(limit) or None)
+            jobs.start(choice, metrics=metrics, judge=judge, limit=int(limit) or None)
             services.audit.append(user.name, "eval_run", {"testset": Path(choice).name, "judge": judge})
         except CQAError as exc:
             st.error(str(exc))
+
+with st.expander(t("eval_drafts", L)):
+    c1, c2 = st.columns([1, 3])
+    n_drafts = c1.number_input(t("eval_draft_count", L), min_value=1, max_value=50, value=3)
+    if c2.button(t("eval_draft_generate", L)):
+        bar = st.progress(0.0)
+        skipped: list[str] = []
+        st.session_state.eval_drafts = draft_questions(
+            services, n=int(n_drafts), skipped=skipped, progress=lambda i, n: bar.progress(i / n, text=f"{i}/{n}")
+        )
+        for reason in skipped:
+            st.warning(reason)
+    drafts = st.session_state.get("eval_drafts") or []
+    if drafts:
+        table = pd.DataFrame(
+            [{"keep": True, "question": d.question, "reference_answer": d.reference_answer,
+              "source": d.gold_sources[0].source, "pages": ", ".join(map(str, d.gold_sources[0].pages))}
+             for d in drafts]
+        )
+        edited = st.data_editor(
+            table, hide_index=True, width="stretch", disabled=["source", "pages"], key="draft_editor",
+            column_config={"keep": st.column_config.CheckboxColumn(t("eval_draft_keep", L))},
+        )
+        target = st.text_input(t("eval_draft_target", L), value="reviewed.jsonl")
+        if st.button(t("eval_draft_save", L), type="primary"):
+            kept = [
+                d.model_copy(update={"question": row.question, "reference_answer": row.reference_answer})
+                for d, row in zip(drafts, edited.itertuples(), strict=True)
+                if row.keep
+            ]
+            path = upload_dir / safe_file_name(target if target.endswith(".jsonl") else f"{target}.jsonl")
+            total = save_reviewed(kept, path)
+            services.audit.append(user.name, "eval_testset", {"testset": path.name, "added": len(kept)})
+            st.session_state.eval_drafts = []
+            st.success(t("eval_draft_saved", L, n=len(kept), name=path.name, total=total))
 
 
 @st.fragment(run_every=2)
@@ -50,9 +87,10 @@ def progress_panel() -> None:
         recent = jobs.jobs()
         if recent and recent[-1].status == "failed":
             st.error(recent[-1].error)
-        elif recent and recent[-1].finished_at and time.time() - recent[-1].finished_at < 5:
+        elif st.session_state.pop("eval_watching", False):  # the run we watched ended: show it in full
             st.rerun()
         return
+    st.session_state.eval_watching = True
     label = f"{active.done}/{active.total} · {active.current_id or ''} {active.stage or ''}"
     st.progress(active.fraction, text=label)
 
@@ -73,7 +111,7 @@ if not scores.empty:
             x="created:T", y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1])), color="metric:N",
             tooltip=["run", "metric", "score"],
         ),
-        use_container_width=True,
+        width="stretch",
     )
 
 run_ids = [r.run_id for r in runs]
@@ -84,12 +122,12 @@ bars = metrics[~metrics["metric"].str.endswith("_ms")].dropna(subset=["mean"])
 if not bars.empty:
     st.altair_chart(
         alt.Chart(bars).mark_bar().encode(x=alt.X("mean:Q", scale=alt.Scale(domain=[0, 1])), y="metric:N"),
-        use_container_width=True,
+        width="stretch",
     )
 
 samples = jobs.samples(run_id)
 st.subheader(t("eval_questions", L))
-st.dataframe(pd.DataFrame([s.as_row() for s in samples]), hide_index=True, use_container_width=True)
+st.dataframe(pd.DataFrame([s.as_row() for s in samples]), hide_index=True, width="stretch")
 picked = st.selectbox(t("eval_details", L), [s.id for s in samples])
 sample = next(s for s in samples if s.id == picked)
 with st.container(border=True):
@@ -98,7 +136,8 @@ with st.container(border=True):
     st.json({"scores": sample.scores, "statuses": sample.statuses, "reasons": sample.reasons,
              "citations": sample.citations, "judge": sample.judge_details}, expanded=False)
     for ctx in sample.contexts[:5]:
-        st.caption(f"{ctx.get('source')} p.{ctx.get('page') or '-'} · {ctx.get('section', '')}")
+        page = f" p.{ctx['page']}" if ctx.get("page") else ""
+        st.caption(f"{ctx.get('source')}{page} · {ctx.get('section', '')}")
         st.text(str(ctx.get("text", ""))[:400])
 
 if len(run_ids) > 1:

@@ -23,7 +23,7 @@ users = services.users.list_users()
 st.dataframe(
     pd.DataFrame([{"name": u.name, "roles": ",".join(sorted(u.roles)), "groups": ",".join(u.groups),
                    "disabled": u.disabled, "locked": u.is_locked(None)} for u in users]),
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
 )
 
 with st.form("add-user", clear_on_submit=True):
