@@ -21,8 +21,9 @@ The corpus is ingested once per configuration into ``<data_dir>/eval/retrieval/<
 Query-time settings (fusion, rrf_k, candidates, query prefix, reranker) never force a rebuild.
 
 Experiments measure candidate product changes before anyone makes them: ``--mode dense|sparse`` (one leg),
-``--rrf-weights D,S`` (client-side weighted RRF), ``--experiment latin-surface`` (Sudachi terms that keep
-Latin-script words as written). Results and the rules above: docs/retrieval.md.
+``--rrf-weights D,S`` (= ``--set retrieval.dense_weight=D --set retrieval.sparse_weight=S``),
+``--experiment latin-surface`` (Sudachi terms that keep Latin-script words as written).
+Results and the rules above: docs/retrieval.md.
 """
 
 from __future__ import annotations
@@ -579,91 +580,16 @@ def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> 
 # -- retrieval modes --------------------------------------------------------------------------------------
 
 
-class ModeStore:
-    """Wraps the store so the unchanged RetrievalService searches dense only, sparse only, or fuses
-    with weighted RRF (an experiment: the settings have no weights yet)."""
-
-    def __init__(self, store, mode: str, rrf_weights: tuple[float, float] | None = None) -> None:
-        self._store = store
-        self._mode = mode
-        self._weights = rrf_weights
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
-
-    def hybrid_search(self, dense, sparse, flt, limit, candidates, fusion="rrf", rrf_k=60):
-        if self._mode == "dense":
-            return self._store.hybrid_search(dense, None, flt, limit, candidates, fusion, rrf_k)
-        if self._mode == "sparse":
-            return sparse_search(self._store, dense, sparse, flt, limit)
-        return weighted_rrf_search(self._store, dense, sparse, flt, limit, candidates, rrf_k, self._weights)
-
-
-def weighted_rrf_search(store, dense, sparse, flt, limit, candidates, rrf_k, weights) -> list:
-    """Client-side weighted RRF: each leg's top ``candidates`` from the store (same filter), fused as
-    ``sum(w / (rrf_k + rank))`` with ranks from 1. (qdrant-edge 0.9's own ``Fusion.Rrf(weights=...)``
-    does not follow that formula: on a toy shard a larger weight made its leg *less* decisive.)"""
-    from retrieval.store.base import K_CHUNK_ID
-
-    legs = [store.hybrid_search(dense, None, flt, candidates, candidates, "rrf", rrf_k)]
-    legs.append(sparse_search(store, dense, sparse, flt, candidates))
-    scores: dict[str, float] = {}
-    first: dict[str, object] = {}
-    for weight, results in zip(weights, legs, strict=True):
-        for rank, r in enumerate(results, 1):
-            key = r.payload.get(K_CHUNK_ID) or id(r)
-            scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
-            first.setdefault(key, r)
-    order = sorted(scores, key=lambda key: -scores[key])[:limit]
-    return [type(first[key])(first[key].payload, scores[key], first[key].dense_vector) for key in order]
-
-
-def sparse_search(store, dense, sparse, flt, limit: int) -> list:
-    """BM25 only, through the backend's own API (the stores expose no such mode)."""
-    from retrieval.store.base import DENSE, SPARSE, ScoredPayload, filter_conditions
-
-    if sparse is None or not sparse.indices:
-        return []
-    conds = filter_conditions(flt)
-    if hasattr(store, "_shard"):  # EdgeStore
-        from retrieval.store.edge_store import _filter
-
-        q = store._q
-        points = store._shard.query(
-            q.QueryRequest(
-                limit=limit,
-                query=q.Query.Nearest(q.SparseVector(sparse.indices, sparse.values), using=SPARSE),
-                filter=_filter(q, conds),
-                with_payload=True,
-                with_vector=[DENSE],
-            )
-        )
-        return [ScoredPayload(p.payload, p.score, (p.vector or {}).get(DENSE)) for p in points]
-    from retrieval.store.qdrant_store import _filter as qfilter
-
-    m = store._m
-    result = store._client.query_points(
-        store.collection,
-        query=m.SparseVector(indices=sparse.indices, values=sparse.values),
-        using=SPARSE,
-        query_filter=qfilter(m, conds),
-        limit=limit,
-        with_payload=True,
-        with_vectors=[DENSE],
-    )
-    return [
-        ScoredPayload(p.payload or {}, p.score, (p.vector or {}).get(DENSE) if isinstance(p.vector, dict) else None)
-        for p in result.points
-    ]
-
-
 def retrieval_service(container, mode: str, rrf_weights: tuple[float, float] | None = None):
-    if mode == "hybrid" and not rrf_weights:
+    """The product's RetrievalService with its fusion weights set for one leg (``dense`` /
+    ``sparse``) or for the given ``rrf_weights``; the configured one otherwise."""
+    weights = {"dense": (1.0, 0.0), "sparse": (0.0, 1.0)}.get(mode, rrf_weights)
+    if weights is None:
         return container.retrieval
     from retrieval.service import RetrievalService
 
-    return RetrievalService(container.settings.retrieval, container.embedder, container.sparse,
-                            ModeStore(container.store, mode, rrf_weights))
+    settings = container.settings.retrieval.model_copy(update={"dense_weight": weights[0], "sparse_weight": weights[1]})
+    return RetrievalService(settings, container.embedder, container.sparse, container.store)
 
 
 # -- metrics ----------------------------------------------------------------------------------------------
@@ -804,7 +730,7 @@ def evaluate(
                 "embedder": container.embedder.name,
                 "retrieval.fusion": settings.retrieval.fusion,
                 "retrieval.rrf_k": settings.retrieval.rrf_k,
-                "rrf_weights (experiment)": list(rrf_weights) if rrf_weights else None,
+                "retrieval.weights (dense, sparse)": [service.settings.dense_weight, service.settings.sparse_weight],
                 "experiments": list(experiments),
                 "retrieval.candidates": settings.retrieval.candidates,
                 "retrieval.sparse_tokenizer": settings.retrieval.sparse_tokenizer,

@@ -337,9 +337,14 @@ class IngestService:
         ]
 
     def _sync_store_status(self) -> None:
-        for v in self.registry.unsynced():
+        """Make the store's status payloads follow the registry; one flush covers them all
+        (each flush is a WAL fsync, ~0.25 s) before they are marked synced."""
+        unsynced = self.registry.unsynced()
+        for v in unsynced:
             self.store.set_status(v.doc_id, v.version, v.status, v.effective_to)
+        if unsynced:
             _flush(self.store)
+        for v in unsynced:
             self.registry.mark_synced(v.doc_id, v.version)
 
 

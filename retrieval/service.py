@@ -10,7 +10,15 @@ import numpy as np
 from core.schema import Hit, SearchFilter
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseEncoder
-from retrieval.store.base import VectorStore, hit_from_payload
+from retrieval.store.base import (
+    DENSE,
+    K_CHUNK_ID,
+    SPARSE,
+    ScoredPayload,
+    SparseVec,
+    VectorStore,
+    hit_from_payload,
+)
 from settings.model import RetrievalSettings
 
 
@@ -28,19 +36,26 @@ class RetrievalService:
         dense = self.embedder.embed_queries([query])[0]
         sparse = self.sparse.embed_query(query)
         pool = max(k, self.settings.candidates if self.settings.reranker_path else k)
-        results = self.store.hybrid_search(
-            dense,
-            sparse,
-            flt,
-            limit=pool,
-            candidates=self.settings.candidates,
-            fusion=self.settings.fusion,
-            rrf_k=self.settings.rrf_k,
-        )
+        results = self._search(dense, sparse, flt, pool)
         hits = [hit_from_payload(r.payload, r.score, _cosine(dense, r.dense_vector)) for r in results]
         if self.settings.reranker_path and hits:
             hits = self._rerank(query, hits)
         return hits[:k]
+
+    def _search(self, dense: np.ndarray, sparse: SparseVec | None, flt: SearchFilter, limit: int):
+        """Equal weights (or DBSF): one query fused inside Qdrant. Unequal weights: each leg's
+        candidates from Qdrant under the same filter, fused as ``sum(w / (rrf_k + rank))`` here,
+        because qdrant-edge's weighted RRF does not follow that formula (docs/retrieval.md)."""
+        s = self.settings
+        has_sparse = sparse is not None and bool(sparse.indices)
+        if s.fusion == "dbsf" or (s.dense_weight == s.sparse_weight and s.dense_weight > 0):
+            return self.store.hybrid_search(dense, sparse, flt, limit, s.candidates, s.fusion, s.rrf_k)
+        legs = []
+        if s.dense_weight > 0:
+            legs.append((s.dense_weight, self.store.leg_search(DENSE, dense, flt, s.candidates)))
+        if s.sparse_weight > 0 and has_sparse:
+            legs.append((s.sparse_weight, self.store.leg_search(SPARSE, sparse, flt, s.candidates)))
+        return weighted_rrf(legs, s.rrf_k, limit)
 
     def retrieve_many(self, queries: list[str], flt: SearchFilter, k: int | None = None) -> list[list[Hit]]:
         return [self.retrieve(q, flt, k) for q in queries]
@@ -61,6 +76,19 @@ class RetrievalService:
         scores = self._cross_encoder.predict([(query, h.text) for h in hits])
         order = np.argsort(-np.asarray(scores))
         return [hits[i].model_copy(update={"score": float(scores[i])}) for i in order]
+
+
+def weighted_rrf(legs: list[tuple[float, list[ScoredPayload]]], rrf_k: int, limit: int) -> list[ScoredPayload]:
+    """Reciprocal rank fusion with a weight per leg (ranks from 1), keyed by chunk id."""
+    scores: dict[str, float] = {}
+    first: dict[str, ScoredPayload] = {}
+    for weight, results in legs:
+        for rank, r in enumerate(results, 1):
+            key = r.payload[K_CHUNK_ID]
+            scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
+            first.setdefault(key, r)
+    order = sorted(scores, key=lambda key: -scores[key])[:limit]
+    return [ScoredPayload(first[key].payload, scores[key], first[key].dense_vector) for key in order]
 
 
 def _cosine(query: np.ndarray, vector: list[float] | None) -> float | None:

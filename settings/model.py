@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 DocType = Literal["regulation", "guidance", "manual"]
 
@@ -59,6 +59,9 @@ class RetrievalSettings(BaseModel):
     candidates: int = 40
     fusion: Literal["rrf", "dbsf"] = "rrf"
     rrf_k: int = 60
+    dense_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of the dense leg (0 = sparse only)")
+    sparse_weight: float = Field(default=3.0, ge=0.0, description="RRF weight of the BM25 leg (0 = dense only)")
+    """Dense 1 : sparse 3 was the best hybrid on every dev set (docs/retrieval.md)."""
     sparse_tokenizer: Literal["sudachi", "edge-multilingual"] = "sudachi"
     reranker_path: Path | None = None
     neighbour_expansion: bool = True
@@ -66,6 +69,12 @@ class RetrievalSettings(BaseModel):
         default=0.30,
         description="Refuse without calling the LLM when the best dense cosine is below this",
     )
+
+    @model_validator(mode="after")
+    def _one_leg_at_least(self) -> RetrievalSettings:
+        if self.dense_weight == 0 and self.sparse_weight == 0:
+            raise ValueError("retrieval.dense_weight and retrieval.sparse_weight cannot both be 0")
+        return self
 
 
 class IngestSettings(BaseModel):

@@ -11,7 +11,7 @@ import pytest
 from core.schema import PUBLIC_GROUP, Chunk, SearchFilter
 from retrieval.sparse import SparseEncoder
 from retrieval.store.base import StoredPoint
-from settings.model import StoreSettings
+from settings.model import RetrievalSettings, StoreSettings
 
 DIM = 8
 
@@ -97,3 +97,45 @@ def test_status_change_and_delete_and_neighbours(store):
     assert store.count(SearchFilter(access_groups=None)) == 5
     store.delete_document("pub")
     assert store.count(SearchFilter(access_groups=None)) == 2
+
+
+def test_single_legs_and_weighted_fusion_keep_the_filters(store):
+    from retrieval.service import RetrievalService
+    from retrieval.store.base import DENSE, SPARSE
+
+    flt = SearchFilter(access_groups=())
+    query = store.sparse_encoder.embed_query("本人確認書類")
+    sparse_only = store.leg_search(SPARSE, query, flt, 10)
+    assert {"pub:1:0", "old:2:0"} <= ids(sparse_only)
+    assert not ids(sparse_only) & {"secret:1:0", "old:1:0"}  # the board's and the superseded chunks stay out
+    dense_only = store.leg_search(DENSE, vec(1), flt, 10)
+    assert ids(dense_only) == {"pub:1:0", "pub:1:1", "pub:1:2", "old:2:0"}
+    assert [r.score for r in dense_only] == sorted((r.score for r in dense_only), reverse=True)
+
+    class OneVector:
+        def embed_queries(self, texts):
+            return np.stack([vec(1)])
+
+    def order(dense_weight: float, sparse_weight: float) -> list[str]:
+        settings = RetrievalSettings(dense_weight=dense_weight, sparse_weight=sparse_weight, candidates=20)
+        service = RetrievalService(settings, OneVector(), store.sparse_encoder, store)
+        return [h.chunk_id for h in service.retrieve("本人確認書類", flt, k=10)]
+
+    assert order(1, 0) == [r.payload["chunk_id"] for r in dense_only]
+    assert order(0, 1) == [r.payload["chunk_id"] for r in sparse_only]
+    weighted = order(1, 3)
+    assert set(weighted) == set(order(1, 1)) and weighted[0] in {"pub:1:0", "old:2:0"}
+
+
+def test_weighted_rrf_adds_weight_over_rank():
+    from retrieval.service import weighted_rrf
+    from retrieval.store.base import ScoredPayload
+
+    def leg(*chunk_ids):
+        return [ScoredPayload({"chunk_id": c}, 0.0) for c in chunk_ids]
+
+    fused = weighted_rrf([(1.0, leg("a", "b")), (3.0, leg("b", "c"))], rrf_k=60, limit=3)
+    assert [r.payload["chunk_id"] for r in fused] == ["b", "c", "a"]
+    assert fused[0].score == pytest.approx(1 / 62 + 3 / 61)
+    with pytest.raises(ValueError, match="both be 0"):
+        RetrievalSettings(dense_weight=0, sparse_weight=0)

@@ -158,6 +158,20 @@ class EdgeStore:
         )
         return [ScoredPayload(p.payload, p.score, (p.vector or {}).get(DENSE)) for p in points]
 
+    def leg_search(self, leg: str, vector, flt: SearchFilter, limit: int) -> list[ScoredPayload]:
+        q = self._q
+        if leg == SPARSE:
+            query = q.Query.Nearest(q.SparseVector(vector.indices, vector.values), using=SPARSE)
+        else:
+            query = q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE)
+        points = self._shard.query(
+            q.QueryRequest(
+                limit=limit, query=query, filter=_filter(q, filter_conditions(flt)), with_payload=True,
+                with_vector=[DENSE],
+            )
+        )
+        return [ScoredPayload(p.payload, p.score, (p.vector or {}).get(DENSE)) for p in points]
+
     def _doc_filter(self, doc_id: str, version: int | None):
         conds = [Condition("eq", K_DOC_ID, (doc_id,))]
         if version is not None:

@@ -120,10 +120,19 @@ class QdrantStore:
             with_payload=True,
             with_vectors=[DENSE],
         )
-        return [
-            ScoredPayload(p.payload or {}, p.score, (p.vector or {}).get(DENSE) if isinstance(p.vector, dict) else None)
-            for p in result.points
-        ]
+        return _scored(result.points)
+
+    def leg_search(self, leg: str, vector, flt: SearchFilter, limit: int) -> list[ScoredPayload]:
+        m = self._m
+        if leg == SPARSE:
+            query = m.SparseVector(indices=vector.indices, values=vector.values)
+        else:
+            query = np.asarray(vector, dtype=np.float32).tolist()
+        result = self._client.query_points(
+            self.collection, query=query, using=leg, query_filter=_filter(m, filter_conditions(flt)), limit=limit,
+            with_payload=True, with_vectors=[DENSE],
+        )
+        return _scored(result.points)
 
     def _doc_filter(self, doc_id: str, version: int | None):
         conds = [Condition("eq", K_DOC_ID, (doc_id,))]
@@ -160,3 +169,10 @@ class QdrantStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _scored(points) -> list[ScoredPayload]:
+    return [
+        ScoredPayload(p.payload or {}, p.score, (p.vector or {}).get(DENSE) if isinstance(p.vector, dict) else None)
+        for p in points
+    ]
