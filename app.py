@@ -27,6 +27,7 @@ PAGES = {  # permission key -> (page under ui/pages and its title key, icon)
     "ingest": ("documents", ":material/library_books:"),
     "users": ("users", ":material/group:"),
     "audit": ("audit", ":material/receipt_long:"),
+    "settings": ("settings", ":material/settings:"),
 }
 st.sidebar.caption(t("signed_in_as", L, name=user.name))
 sign_out_button(user)

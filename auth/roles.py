@@ -8,6 +8,7 @@ evaluate       compliance, admin
 ingest         admin
 manage_users   admin
 view_audit     admin
+view_settings  admin
 =============  =====================================================
 
 A disabled user (or no user) has no permission at all.
@@ -27,6 +28,7 @@ class Permission(StrEnum):
     INGEST = "ingest"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    VIEW_SETTINGS = "view_settings"
 
 
 PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
@@ -44,6 +46,7 @@ PAGES: tuple[tuple[str, Permission], ...] = (
     ("ingest", Permission.INGEST),
     ("users", Permission.MANAGE_USERS),
     ("audit", Permission.VIEW_AUDIT),
+    ("settings", Permission.VIEW_SETTINGS),
 )
 """UI page keys in menu order, each with the permission it needs."""
 

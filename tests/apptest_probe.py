@@ -1,5 +1,5 @@
 """Drive the app with Streamlit's AppTest under egress_probe: first sign-in, a question,
-and every admin page (documents, users, audit, evaluation)."""
+and every admin page (documents, users, audit, evaluation, settings)."""
 
 from pathlib import Path
 
@@ -20,7 +20,7 @@ app.button[0].click().run()
 assert not app.exception, app.exception
 app.chat_input[0].set_value("口座開設時の本人確認書類は？").run()
 assert not app.exception, app.exception
-for page in ("documents", "users", "audit", "evaluation"):
+for page in ("documents", "users", "audit", "evaluation", "settings"):
     app.switch_page(str(REPO / "ui" / "pages" / f"{page}.py")).run()
     assert not app.exception, (page, app.exception)
 print("probe ok")

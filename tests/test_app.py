@@ -105,3 +105,21 @@ def test_evaluation_page_drafts_questions_for_review_and_saves_the_kept_ones(app
     saved = samples_container.settings.data_dir / "eval" / "testsets" / "reviewed.jsonl"
     (case,) = [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
     assert case["question"] == draft.question and "reviewed" in case["tags"] and "draft" not in case["tags"]
+
+
+def test_settings_page_shows_settings_with_secrets_masked(app_for, monkeypatch):
+    import ui.state
+
+    monkeypatch.setenv("CQA_STORE__QDRANT_API_KEY", "s3cret-key-value")
+    ui.state.container.clear()
+    at = AppTest.from_file(str(REPO / "ui" / "pages" / "settings.py"), default_timeout=120)
+    at.session_state["user"] = app_for("admin1").session_state["user"]
+    at.run()
+    assert not at.exception, at.exception
+    shown = at.json[0].value
+    assert "s3cret-key-value" not in shown and "**********" in shown and "retrieval" in shown
+
+    staff = AppTest.from_file(str(REPO / "ui" / "pages" / "settings.py"), default_timeout=120)
+    staff.session_state["user"] = app_for("staff9").session_state["user"]
+    staff.run()
+    assert staff.error and not staff.json

@@ -314,7 +314,7 @@ def test_permission_matrix() -> None:
     assert permissions(comp) == {Permission.CHAT, Permission.EVALUATE}
     assert permissions(admin) == set(Permission)
     assert can(comp, "evaluate") and not can(staff, "evaluate")
-    for perm in ("ingest", "manage_users", "view_audit"):
+    for perm in ("ingest", "manage_users", "view_audit", "view_settings"):
         assert can(admin, perm) and not can(comp, perm) and not can(staff, perm)
     assert permissions(_user(("staff", "compliance"))) == permissions(comp)
     require(staff, "chat")

@@ -8,6 +8,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "documents": {"ja": "文書管理", "en": "Documents"},
     "evaluation": {"ja": "評価", "en": "Evaluation"},
     "audit": {"ja": "監査ログ", "en": "Audit log"},
+    "settings": {"ja": "設定", "en": "Settings"},
+    "settings_caption": {
+        "ja": "稼働中の設定（読み取り専用、秘密情報は伏せ字）。"
+              "変更は設定ファイルか CQA_ 環境変数で行い、再起動します。",
+        "en": "Settings in effect (read-only, secrets masked). "
+              "Change them in the settings file or CQA_ environment variables and restart.",
+    },
     "users": {"ja": "ユーザー管理", "en": "Users"},
     "language": {"ja": "表示言語", "en": "Language"},
     "ask_placeholder": {

@@ -7,6 +7,7 @@ import io
 import pandas as pd
 import streamlit as st
 
+from audit.log import ACTIONS
 from auth.roles import Permission
 from ui.auth_gate import guard
 from ui.i18n import t
@@ -22,8 +23,7 @@ result = log.verify()
 
 c1, c2, c3 = st.columns(3)
 who = c1.text_input("user") or None
-action = c2.selectbox("action", ["", "ask", "answer", "refuse", "feedback", "ingest", "withdraw", "login",
-                                 "login_failed", "logout", "eval_run", "settings_change", "user_change", "purge"])
+action = c2.selectbox("action", ["", *sorted(ACTIONS)])
 text = c3.text_input("text") or None
 records = log.search(user=who, action=action or None, text=text, limit=500)
 frame = pd.DataFrame([{"id": r.id, "ts": r.ts, "user": r.user, "action": r.action,
