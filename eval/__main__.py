@@ -68,6 +68,12 @@ def _parser() -> ArgumentParser:
     e.add_argument("--csv", type=Path, metavar="FILE")
     e.add_argument("--html", type=Path, metavar="FILE")
 
+    o = sub.add_parser("import-obliqa", help="write ObliQA questions as a test set (gold passages as references)")
+    o.add_argument("out", type=Path, help="the .jsonl to write")
+    o.add_argument("--source", type=Path, default=Path("../shared/corpus/en/obliqa/ObliQA_dev.json"))
+    o.add_argument("--documents", help="comma-separated DocumentIDs: keep questions answered by these only (1 = AML)")
+    o.add_argument("--limit", type=int, help="keep the first N questions")
+
     sub.add_parser("retrieval", help="retrieval quality on public labelled sets (python -m eval retrieval --help)",
                    add_help=False)
     return p
@@ -253,6 +259,21 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_import_obliqa(args) -> int:
+    from eval.testset import obliqa_cases, write_jsonl
+
+    if not args.source.is_file():
+        raise UsageError(f"{args.source} not found (the shared corpus's ObliQA_dev.json; give --source)")
+    try:
+        documents = {int(d) for d in _split(args.documents)} if args.documents else None
+    except ValueError:
+        raise UsageError("--documents takes DocumentIDs, e.g. 1,3") from None
+    cases = obliqa_cases(args.source, documents)[: args.limit]
+    write_jsonl(cases, args.out)
+    print(f"wrote {args.out} ({len(cases)} questions)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "retrieval":
         import importlib.util
@@ -264,13 +285,14 @@ def main(argv: list[str]) -> int:
         return main_retrieval(argv[1:])
     args = _parser().parse_args(argv)
     if args.command is None:
-        raise UsageError("choose a command: run, list, compare, gate, export, retrieval (see --help)")
+        raise UsageError("choose a command: run, list, compare, gate, export, import-obliqa, retrieval (see --help)")
     return {
         "run": _cmd_run,
         "list": _cmd_list,
         "compare": _cmd_compare,
         "gate": _cmd_gate,
         "export": _cmd_export,
+        "import-obliqa": _cmd_import_obliqa,
     }[args.command](args)
 
 

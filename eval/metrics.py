@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from core.schema import Answer, Hit
+from eval.passages import GoldPassage, chunk_hits_passage
 from eval.testset import GoldSource, TestCase
 
 JUDGE_METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall", "factual_correctness")
@@ -127,17 +128,33 @@ def first_relevant_rank(contexts: list[Hit], gold: list[GoldSource], k: int | No
     return None
 
 
+def first_passage_rank(contexts: list[Hit], passages: list[str], k: int | None = None) -> int | None:
+    """Rank of the first context that finds one of the reference passages (eval/passages.py)."""
+    gold = [GoldPassage("", p) for p in passages]
+    for rank, hit in enumerate(contexts[:k] if k else contexts, start=1):
+        if any(chunk_hits_passage(hit.text, g) for g in gold):
+            return rank
+    return None
+
+
+def _relevant_rank(case: TestCase, contexts: list[Hit], k: int | None) -> int | None:
+    """Gold sources (file and pages) when the case names them, else its reference passages."""
+    if case.gold_sources:
+        return first_relevant_rank(contexts, case.gold_sources, k)
+    return first_passage_rank(contexts, case.reference_contexts, k)
+
+
 def hit_at_k(case: TestCase, contexts: list[Hit], k: int) -> Score:
-    if not case.answerable or not case.gold_sources:
-        return Score.na("no gold sources")
-    rank = first_relevant_rank(contexts, case.gold_sources, k)
+    if not case.answerable or not (case.gold_sources or case.reference_contexts):
+        return Score.na("no gold sources or reference passages")
+    rank = _relevant_rank(case, contexts, k)
     return Score.ok(1.0 if rank else 0.0, details={"rank": rank, "k": k})
 
 
 def mrr(case: TestCase, contexts: list[Hit], k: int | None = None) -> Score:
-    if not case.answerable or not case.gold_sources:
-        return Score.na("no gold sources")
-    rank = first_relevant_rank(contexts, case.gold_sources, k)
+    if not case.answerable or not (case.gold_sources or case.reference_contexts):
+        return Score.na("no gold sources or reference passages")
+    rank = _relevant_rank(case, contexts, k)
     return Score.ok(1.0 / rank if rank else 0.0, details={"rank": rank})
 
 

@@ -307,3 +307,22 @@ def write_jsonl(cases: Iterable[TestCase], path: Path) -> None:
         for case in cases:
             fh.write(json.dumps(case.model_dump(mode="json"), ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+def obliqa_cases(path: str | Path, document_ids: set[int] | None = None) -> list[TestCase]:
+    """ObliQA questions (``ObliQA_dev.json`` in the shared corpus) as test cases whose gold
+    passages are reference contexts (hit@k then uses the passage rule); with ``document_ids``
+    only questions whose passages all come from those documents."""
+    import ast
+    import json
+
+    cases = []
+    for q in json.loads(Path(path).read_text(encoding="utf-8")):
+        passages = q["Passages"] if isinstance(q["Passages"], list) else ast.literal_eval(q["Passages"])
+        docs = {int(p["DocumentID"]) for p in passages}
+        texts = [p["Passage"] for p in passages if p["Passage"].strip()]
+        if not texts or (document_ids is not None and not docs <= document_ids):
+            continue
+        cases.append(TestCase(id=q["QuestionID"], question=q["Question"], reference_contexts=texts,
+                              tags=["obliqa", *(f"doc{d}" for d in sorted(docs))]))
+    return cases

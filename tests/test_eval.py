@@ -13,6 +13,7 @@ import math
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -575,7 +576,8 @@ def test_judge_adapter_validates_and_counts_failures(tmp_path):
     async def from_a_running_loop():  # e.g. under Playwright's sync API in the same thread
         return faithfulness(['{"statements": ["A", "B"]}', json.dumps(verdicts)])
 
-    score, _ = asyncio.run(from_a_running_loop())
+    with ThreadPoolExecutor(1) as own_thread:  # the main thread may already run Playwright's loop
+        score, _ = own_thread.submit(asyncio.run, from_a_running_loop()).result()
     assert score.status == "ok" and score.value == 0.5
 
 
@@ -721,3 +723,25 @@ def test_adapting_a_prompt_to_japanese_with_the_judge_is_cached(container, tmp_p
     score = again.score("answer_relevancy", "ja", user_input="贈答品はいくらまで受け取れますか？",
                         response="1件あたり5,000円以下であれば受領できます。")
     assert score.status == "failed" or (score.status == "ok" and not math.isnan(score.value))
+
+
+@pytest.mark.corpus
+def test_obliqa_questions_run_through_the_runner_with_retrieval_metrics(tmp_path):
+    from tests.conftest import corpus_path
+
+    source = corpus_path("en", "obliqa", "ObliQA_dev.json")
+    aml = corpus_path("en", "obliqa", "regulatory_documents_txt", "AML_VER09.211223.txt")
+    data = tmp_path / "data"
+    proc = run_cli("ingest", str(aml), "--doc-type", "regulation", data_dir=data)
+    assert proc.returncode == 0, proc.stderr
+    testset = tmp_path / "obliqa_aml.jsonl"
+    proc = run_cli("eval", "import-obliqa", str(testset), "--source", str(source), "--documents", "1", "--limit", "3",
+                   data_dir=data)
+    assert proc.returncode == 0 and "3 questions" in proc.stdout, proc.stderr
+    assert all(c.reference_contexts and not c.gold_sources for c in load_testset(testset))
+
+    code, out = run_json("eval", "run", str(testset), "--metrics", "retrieval,latency", "--json", data_dir=data,
+                         CQA_LLM__MAX_ANSWER_TOKENS="48")
+    assert code == 0, out
+    assert out["samples"] == 3 and out["failures"]["hit_at_k"] == 0 and out["failures"]["mrr"] == 0
+    assert 0 < out["metrics"]["hit_at_k"] <= 1 and 0 < out["metrics"]["mrr"] <= 1  # the passage rule finds them

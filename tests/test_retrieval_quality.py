@@ -7,17 +7,8 @@ import json
 
 import pytest
 
-from eval.retrieval_quality import (
-    chunk_hits_passage,
-    coverage,
-    main_retrieval,
-    normalise_text,
-    parse_overrides,
-    pick,
-    score_docs,
-    score_passages,
-    words,
-)
+from eval.passages import chunk_hits_passage, coverage, normalise_text, words
+from eval.retrieval_quality import main_retrieval, parse_overrides, pick, score_docs, score_passages
 from tests.conftest import corpus_path
 
 PASSAGE = (
