@@ -1,27 +1,10 @@
-"""Compliance Q&A — Streamlit entry point: `streamlit run app.py` (see README)."""
+"""Compliance Q&A — Streamlit entry point: `streamlit run app.py` (see README).
 
-import streamlit as st
+Streamlit runs this file as ``__main__``; the guard keeps its body out of worker processes
+that multiprocessing spawns (ingestion's read-ahead imports the main script as ``__mp_main__``).
+"""
 
-import core.offline  # noqa: F401  (offline switches before any library loads)
-from auth.roles import allowed_pages
-from ui.auth_gate import gate, sign_out_button
-from ui.i18n import t
-from ui.state import lang
-
-st.set_page_config(page_title="Compliance Q&A", page_icon=":material/gavel:", layout="wide")
-
-L = lang()
-choice = st.sidebar.radio(t("language", L), ["日本語", "English"], index=0 if L == "ja" else 1, horizontal=True)
-new_lang = "ja" if choice == "日本語" else "en"
-if new_lang != L:
-    st.session_state.lang = new_lang
-    st.rerun()
-
-user = gate()
-if user is None:
-    st.stop()
-
-PAGES = {  # permission key -> (page under ui/pages and its title key, icon)
+PAGE_FILES = {  # permission key -> (page under ui/pages and its title key, icon)
     "chat": ("chat", ":material/chat:"),
     "evaluate": ("evaluation", ":material/monitoring:"),
     "ingest": ("documents", ":material/library_books:"),
@@ -29,10 +12,40 @@ PAGES = {  # permission key -> (page under ui/pages and its title key, icon)
     "audit": ("audit", ":material/receipt_long:"),
     "settings": ("settings", ":material/settings:"),
 }
-st.sidebar.caption(t("signed_in_as", L, name=user.name))
-sign_out_button(user)
-pages = []
-for key in allowed_pages(user):
-    name, icon = PAGES[key]
-    pages.append(st.Page(f"ui/pages/{name}.py", title=t(name, L), icon=icon, url_path=name, default=key == "chat"))
-st.navigation(pages).run()
+
+
+def main() -> None:
+    import streamlit as st
+
+    import core.offline  # noqa: F401  (offline switches before any library loads)
+    from auth.roles import allowed_pages
+    from ui.auth_gate import gate, sign_out_button
+    from ui.i18n import t
+    from ui.state import lang
+
+    st.set_page_config(page_title="Compliance Q&A", page_icon=":material/gavel:", layout="wide")
+
+    L = lang()
+    choice = st.sidebar.radio(t("language", L), ["日本語", "English"], index=0 if L == "ja" else 1, horizontal=True)
+    new_lang = "ja" if choice == "日本語" else "en"
+    if new_lang != L:
+        st.session_state.lang = new_lang
+        st.rerun()
+
+    user = gate()
+    if user is None:
+        st.stop()
+
+    st.sidebar.caption(t("signed_in_as", L, name=user.name))
+    sign_out_button(user)
+    pages = []
+    for key in allowed_pages(user):
+        name, icon = PAGE_FILES[key]
+        pages.append(
+            st.Page(f"ui/pages/{name}.py", title=t(name, L), icon=icon, url_path=name, default=key == "chat")
+        )
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":
+    main()

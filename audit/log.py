@@ -50,6 +50,7 @@ Action = Literal[
     "feedback",
     "ingest",
     "withdraw",
+    "delete",
     "login",
     "login_failed",
     "logout",

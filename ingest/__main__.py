@@ -21,6 +21,7 @@ def _parser() -> ArgumentParser:
     p.add_argument("--sync", type=Path, metavar="DIR", help="make the store match this folder")
     p.add_argument("--list", action="store_true", help="print the document registry")
     p.add_argument("--withdraw", metavar="DOC_ID")
+    p.add_argument("--delete", metavar="DOC_ID", help="remove every version from the index and the registry")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -29,8 +30,8 @@ def main(argv: list[str]) -> int:
     from ingest.service import IngestOptions
 
     args = _parser().parse_args(argv)
-    if not (args.paths or args.sync or args.list or args.withdraw):
-        raise UsageError("give PATH..., --sync DIR, --list or --withdraw DOC_ID")
+    if not (args.paths or args.sync or args.list or args.withdraw or args.delete):
+        raise UsageError("give PATH..., --sync DIR, --list, --withdraw DOC_ID or --delete DOC_ID")
     container = open_container(store_wait_seconds=5.0)
     try:
         if args.list:
@@ -40,6 +41,10 @@ def main(argv: list[str]) -> int:
             print_json(
                 {"doc_id": version.doc_id, "version": version.version, "status": "withdrawn"}
             ) if args.json else print(f"withdrew {version.title} (version {version.version})")
+            return 0
+        if args.delete:
+            container.ingest.delete(args.delete)
+            print_json({"doc_id": args.delete, "status": "deleted"}) if args.json else print(f"deleted {args.delete}")
             return 0
         options = IngestOptions(
             doc_type=args.doc_type,

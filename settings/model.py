@@ -82,6 +82,9 @@ class IngestSettings(BaseModel):
     chunk_overlap_sentences: int = 1
     max_file_mb: int = 100
     embed_title_prefix: bool = True
+    read_workers: int = Field(
+        default=2, ge=0, description="Processes that read the next files while one is embedded (0: read in-process)"
+    )
 
 
 class UISettings(BaseModel):

@@ -66,6 +66,38 @@ def test_documents_page_refuses_staff_even_when_opened_directly(app_for):
     assert not at.get("file_uploader")
 
 
+def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_path):
+    """Folder sync from the documents page: new files ingested, a bad one reported, then a delete
+    that needs a confirmation and lands on the audit trail."""
+    import shutil
+
+    import ui.state
+    from tests.conftest import EN_MD
+
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    shutil.copy(EN_MD, folder)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nbroken")
+    at = AppTest.from_file(str(REPO / "ui" / "pages" / "documents.py"), default_timeout=300)
+    at.session_state["user"] = app_for("admin1").session_state["user"]
+    at.run()
+    at.text_input[0].set_value(str(folder))
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("broken.pdf: PDF" in e.value for e in at.error)
+    services = ui.state.container()
+    [manual] = [v for v in services.registry.all_versions() if v.source == EN_MD.name]
+    assert manual.status == "active"
+
+    delete = next(b for b in at.button if b.label == "削除")
+    assert delete.disabled  # not before the confirmation box is ticked
+    at.selectbox[-1].set_value(next(o for o in at.selectbox[-1].options if manual.doc_id in o))
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "削除").click().run()
+    assert not at.exception, at.exception
+    assert manual.doc_id not in {v.doc_id for v in services.registry.all_versions()}
+    assert ("admin1", "delete") in [(r.user, r.action) for r in services.audit.search(user="admin1")]
+
 
 def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for, tmp_path):
     import ui.state

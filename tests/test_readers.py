@@ -455,3 +455,66 @@ def test_corpus_shift_jis_statute_html() -> None:
     lines = doc.pages[0].text.split("\n")
     assert any(line.startswith("第一条　この法律は、犯罪による収益が") for line in lines)
     assert "一　銀行" in lines
+
+
+# -- reading ahead in a worker process -------------------------------------------------------------------
+
+
+def test_read_ahead_returns_what_reading_here_returns_and_the_same_errors(tmp_path: Path) -> None:
+    from ingest.read_ahead import ReadAhead
+    from tests.conftest import JA_PDF
+
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with ReadAhead(1, max_bytes=10 * 2**20) as reader:
+        reader.prefetch(JA_PDF)
+        reader.prefetch(empty)
+        assert reader.read(JA_PDF) == read_document(JA_PDF)
+        with pytest.raises(IngestError, match="empty"):
+            reader.read(empty)
+
+
+def test_a_read_ahead_worker_that_dies_costs_nothing_but_the_overlap(tmp_path: Path) -> None:
+    """What the OOM killer (or a script without a main guard) looks like: the worker is gone.
+    The file is read here instead and the run goes on without a worker."""
+    import os
+    import signal
+
+    from ingest.read_ahead import ReadAhead
+    from tests.conftest import EN_MD, JA_PDF
+
+    with ReadAhead(1, max_bytes=10 * 2**20) as reader:
+        reader.prefetch(JA_PDF)
+        for pid in list(reader._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        assert reader.read(JA_PDF) == read_document(JA_PDF)
+        reader.prefetch(EN_MD)
+        assert reader._pool is None and reader.read(EN_MD) == read_document(EN_MD)
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_read_ahead_spawns_workers_only_under_a_guarded_main_script(tmp_path: Path, guarded: bool) -> None:
+    """A spawned worker imports the main script; an unguarded one (a Streamlit page run on its own,
+    a quick script) would run again in the worker, so its files are read in-process instead."""
+    import subprocess
+    import sys
+
+    from tests.conftest import JA_PDF
+    from tests.helpers import REPO
+
+    body = (
+        "from pathlib import Path\n"
+        "from ingest.read_ahead import ReadAhead\n"
+        "with ReadAhead(2, max_bytes=10 * 2**20) as reader:\n"
+        f"    reader.prefetch(Path({str(JA_PDF)!r}))\n"
+        "    used = reader._pool is not None\n"
+        f"    doc = reader.read(Path({str(JA_PDF)!r}))\n"
+        "print(used, len(doc.pages))\n"
+    )
+    script = tmp_path / "script.py"
+    script.write_text("def main():\n" + "".join(f"    {line}\n" for line in body.splitlines())
+                      + "\n\nif __name__ == '__main__':\n    main()\n" if guarded else body, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env={"PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(guarded), str(len(read_document(JA_PDF).pages))]

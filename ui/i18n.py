@@ -57,6 +57,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "ingest_button": {"ja": "取り込む", "en": "Ingest"},
     "withdraw": {"ja": "取り下げ", "en": "Withdraw"},
     "delete": {"ja": "削除", "en": "Delete"},
+    "delete_document": {"ja": "削除する文書（全版）", "en": "Document to delete (every version)"},
+    "delete_confirm": {
+        "ja": "この文書の全版を索引と台帳から削除します（監査ログには残ります）",
+        "en": "Remove every version of this document from the index and the registry (the audit log keeps it)",
+    },
+    "sync_folder": {
+        "ja": "またはサーバー上のフォルダーを再取り込み（新規・変更は取り込み、無くなった文書は取り下げ）",
+        "en": "Or re-ingest a folder on the server (new and changed files ingested, missing ones withdrawn)",
+    },
     "status": {"ja": "状態", "en": "Status"},
     "sign_in": {"ja": "サインイン", "en": "Sign in"},
     "sign_out": {"ja": "サインアウト", "en": "Sign out"},

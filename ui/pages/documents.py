@@ -1,11 +1,15 @@
-"""Documents page (admins): upload and ingest, watch progress, see versions, withdraw."""
+"""Documents page (admins): upload and ingest or re-ingest a server folder, watch progress, see versions,
+withdraw or delete."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from auth.roles import Permission
+from core.errors import CQAError
 from core.text import safe_file_name
 from ingest.service import IngestOptions
 from ui.auth_gate import guard
@@ -19,46 +23,59 @@ st.title(t("documents", L))
 
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader(t("upload", L), accept_multiple_files=True)
+    folder = st.text_input(t("sync_folder", L))
     c1, c2, c3 = st.columns(3)
     doc_type = c1.selectbox(t("doc_type", L), ["(auto)", "regulation", "guidance", "manual"])
     effective = c2.date_input(t("effective_from", L), value=None)
     groups = c3.text_input(t("access_groups", L))
     submitted = st.form_submit_button(t("ingest_button", L))
 
-if submitted and files:
-    upload_dir = services.settings.data_dir / "uploads"
-    upload_dir.mkdir(parents=True, exist_ok=True)
+
+def show_report(report, failed_names: list[tuple[str, str]]) -> None:
+    rows = [{"file": name, "status": "failed", "version": None, "chunks": 0, "error": error}
+            for name, error in failed_names]
+    rows += [{"file": Path(d.path).name, "status": d.status, "version": d.version, "chunks": d.chunks,
+              "error": d.error or ""} for d in report.documents]
+    st.table(pd.DataFrame(rows))
+    for r in rows:
+        if r["status"] == "failed":
+            st.error(f"{r['file']}: {r['error']}")
+
+
+if submitted and (files or folder.strip()):
     options = IngestOptions(
         doc_type=None if doc_type == "(auto)" else doc_type,
         effective_from=effective,
         access=tuple(g.strip() for g in groups.split(",") if g.strip()),
     )
     overall = st.progress(0.0, text="")
-    results = []
-    for i, f in enumerate(files):
+    stage = st.empty()
+
+    def show(p) -> None:
+        overall.progress(p.file_index / max(p.file_count, 1), text=Path(p.path).name)
+        stage.caption(f"{Path(p.path).name}: {p.stage}")
+
+    if folder.strip():
         try:
-            name = safe_file_name(f.name)
-        except ValueError as exc:
-            results.append({"file": f.name, "status": "failed", "error": str(exc)})
-            continue
-        path = upload_dir / name
-        path.write_bytes(f.getbuffer())
-        overall.progress(i / len(files), text=f"{name}")
-        stages = st.empty()
-
-        def show(p, stages=stages, name=name) -> None:
-            stages.caption(f"{name}: {p.stage}")
-
-        report = services.ingest.ingest([path], options, show, actor=user.name)
-        for d in report.documents:
-            results.append(
-                {"file": name, "status": d.status, "version": d.version, "chunks": d.chunks, "error": d.error or ""}
-            )
+            report = services.ingest.sync(Path(folder.strip()), options, show, actor=user.name)
+        except CQAError as exc:
+            st.error(str(exc))
+        else:
+            show_report(report, [])
+    else:
+        upload_dir = services.settings.data_dir / "uploads"
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        paths, refused = [], []
+        for f in files:
+            try:
+                path = upload_dir / safe_file_name(f.name)
+            except ValueError as exc:
+                refused.append((f.name, str(exc)))
+                continue
+            path.write_bytes(f.getbuffer())
+            paths.append(path)
+        show_report(services.ingest.ingest(paths, options, show, actor=user.name), refused)
     overall.progress(1.0, text="")
-    st.table(pd.DataFrame(results))
-    for r in results:
-        if r["status"] == "failed":
-            st.error(f"{r['file']}: {r['error']}")
 
 versions = services.registry.all_versions()
 if versions:
@@ -87,6 +104,13 @@ if versions:
         target = st.selectbox(t("withdraw", L), list(active))
         if st.button(t("withdraw", L)):
             services.ingest.withdraw(active[target], actor=user.name)
+            st.rerun()
+    documents = {f"{v.title} ({v.doc_id})": v.doc_id for v in versions}
+    with st.expander(t("delete", L)):
+        doomed = st.selectbox(t("delete_document", L), list(documents))
+        sure = st.checkbox(t("delete_confirm", L))
+        if st.button(t("delete", L), disabled=not sure):
+            services.ingest.delete(documents[doomed], actor=user.name)
             st.rerun()
 else:
     st.info(t("no_documents", L))

@@ -1,0 +1,89 @@
+"""Read the next files in worker processes while the current one is chunked and embedded.
+
+Text extraction (pypdf) is pure Python and takes about two thirds of a PDF's ingestion; a
+thread would hold the GIL against the chunker, processes use the other cores
+(docs/benchmarks.md). Workers are started with ``spawn`` (forking a threaded process such as
+Streamlit or llama.cpp is unsafe), and a spawned worker first imports the main script: workers
+are used only when that script guards its body with ``if __name__ == "__main__":`` (app.py,
+the CLIs, pytest and streamlit launchers do; a Streamlit page run on its own does not), else
+files are read in the calling process, as with ``ingest.read_workers = 0``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import re
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from ingest.document import ParsedDocument
+from ingest.readers import read_document
+
+log = logging.getLogger(__name__)
+_GUARD = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]""")
+
+
+def main_script_is_guarded() -> bool:
+    """Whether a spawned process may import ``__main__`` without running its body again."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", "") or ""
+    if name.endswith(".__main__"):  # python -m package: multiprocessing does not import it
+        return True
+    path = getattr(main, "__file__", None)
+    if path is None:  # interactive
+        return True
+    try:
+        return _GUARD.search(Path(path).read_text(encoding="utf-8", errors="ignore")) is not None
+    except OSError:
+        return False
+
+
+class ReadAhead:
+    """``prefetch(path)`` starts reading in a worker; ``read(path)`` returns that result, or reads
+    in this process when nothing was prefetched or the workers died. A context manager."""
+
+    def __init__(self, workers: int, max_bytes: int) -> None:
+        self._workers = workers if workers < 1 or main_script_is_guarded() else 0
+        self._max_bytes = max_bytes
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[Path, Future[ParsedDocument]] = {}
+
+    def prefetch(self, path: Path) -> None:
+        if self._workers < 1:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pending[path] = self._pool.submit(read_document, path, max_bytes=self._max_bytes)
+
+    def prefetched(self, path: Path) -> bool:
+        return path in self._pending
+
+    def busy(self) -> bool:
+        """Whether a worker is reading now (and so using a core)."""
+        return any(not f.done() for f in self._pending.values())
+
+    def read(self, path: Path) -> ParsedDocument:
+        future = self._pending.pop(path, None)
+        if future is not None:
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                log.warning("read-ahead worker died while reading %s; reading here from now on", path.name)
+                self._workers = 0
+                self._close()
+        return read_document(path, max_bytes=self._max_bytes)
+
+    def _close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
