@@ -31,6 +31,10 @@ with st.form("upload", clear_on_submit=True):
     submitted = st.form_submit_button(t("ingest_button", L))
 
 
+STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.9}
+"""Where each ingestion stage starts, as a share of one file's progress bar (done and failed fill it)."""
+
+
 def show_report(report, failed_names: list[tuple[str, str]]) -> None:
     rows = [{"file": name, "status": "failed", "version": None, "chunks": 0, "error": error}
             for name, error in failed_names]
@@ -49,11 +53,12 @@ if submitted and (files or folder.strip()):
         access=tuple(g.strip() for g in groups.split(",") if g.strip()),
     )
     overall = st.progress(0.0, text="")
-    stage = st.empty()
+    current = st.progress(0.0, text="")
 
     def show(p) -> None:
-        overall.progress(p.file_index / max(p.file_count, 1), text=Path(p.path).name)
-        stage.caption(f"{Path(p.path).name}: {p.stage}")
+        name = Path(p.path).name
+        overall.progress(p.file_index / max(p.file_count, 1), text=f"{p.file_index + 1} / {p.file_count}")
+        current.progress(STAGE_SHARE.get(p.stage, 1.0), text=f"{name}: {p.stage}")
 
     if folder.strip():
         try:
