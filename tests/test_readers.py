@@ -460,7 +460,20 @@ def test_corpus_shift_jis_statute_html() -> None:
 # -- reading ahead in a worker process -------------------------------------------------------------------
 
 
-def test_read_ahead_returns_what_reading_here_returns_and_the_same_errors(tmp_path: Path) -> None:
+@pytest.fixture
+def guarded_main(monkeypatch):
+    """``__main__`` as under ``python -m pytest`` (an AppTest earlier in the session leaves its page script
+    there, which would keep the workers off)."""
+    import importlib.machinery
+    import sys
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.machinery.ModuleSpec("pytest.__main__", None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+
+def test_read_ahead_returns_what_reading_here_returns_and_the_same_errors(tmp_path: Path, guarded_main) -> None:
     from ingest.read_ahead import ReadAhead
     from tests.conftest import JA_PDF
 
@@ -469,12 +482,13 @@ def test_read_ahead_returns_what_reading_here_returns_and_the_same_errors(tmp_pa
     with ReadAhead(1, max_bytes=10 * 2**20) as reader:
         reader.prefetch(JA_PDF)
         reader.prefetch(empty)
+        assert reader._pool is not None
         assert reader.read(JA_PDF) == read_document(JA_PDF)
         with pytest.raises(IngestError, match="empty"):
             reader.read(empty)
 
 
-def test_a_read_ahead_worker_that_dies_costs_nothing_but_the_overlap(tmp_path: Path) -> None:
+def test_a_read_ahead_worker_that_dies_costs_nothing_but_the_overlap(tmp_path: Path, guarded_main) -> None:
     """What the OOM killer (or a script without a main guard) looks like: the worker is gone.
     The file is read here instead and the run goes on without a worker."""
     import os
