@@ -60,14 +60,12 @@ if submitted and (files or folder.strip()):
         overall.progress(p.file_index / max(p.file_count, 1), text=f"{p.file_index + 1} / {p.file_count}")
         current.progress(STAGE_SHARE.get(p.stage, 1.0), text=f"{name}: {p.stage}")
 
-    if folder.strip():
+    if folder.strip():  # as `python -m ingest --sync DIR FILE...`: the folder first, then the uploads
         try:
-            report = services.ingest.sync(Path(folder.strip()), options, show, actor=user.name)
+            show_report(services.ingest.sync(Path(folder.strip()), options, show, actor=user.name), [])
         except CQAError as exc:
             st.error(str(exc))
-        else:
-            show_report(report, [])
-    else:
+    if files:
         upload_dir = services.settings.data_dir / "uploads"
         upload_dir.mkdir(parents=True, exist_ok=True)
         paths, refused = [], []
