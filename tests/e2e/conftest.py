@@ -37,7 +37,7 @@ def output_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory) -> str:
+def app_url(tmp_path_factory, output_dir) -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is not installed (.ci/run installs it with apt)")
     data = tmp_path_factory.mktemp("e2e") / "data"
@@ -57,12 +57,17 @@ def app_url(tmp_path_factory) -> str:
     assert proc.returncode == 0, proc.stderr
     port = free_port()
     env = cli_env(data, CQA_PROFILE="dev", CQA_LLM__MAX_ANSWER_TOKENS="80")
-    server = subprocess.Popen(
-        ["make", "run", f"PORT={port}"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )
+    log_path = output_dir / "server.log"  # a file, not a pipe nobody reads: a chatty server must never block
+    with open(log_path, "w", encoding="utf-8") as log:
+        server = subprocess.Popen(
+            ["make", "run", f"PORT={port}"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=600, proc=server)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=600, proc=server)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"{exc}; server log ({log_path}):\n{log_path.read_text(encoding='utf-8')[-4000:]}")
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)

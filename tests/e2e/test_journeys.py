@@ -69,6 +69,9 @@ def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url
     page.get_by_text(re.compile(r"broken\.pdf: PDF")).wait_for(timeout=300_000)
     table = page.locator('[data-testid="stTable"]').last
     table.wait_for()
+    # the second file is read ahead in a worker spawned by the server (app.py is guarded); one that failed
+    # to start or died would be logged
+    assert "read-ahead worker died" not in (output_dir / "server.log").read_text(encoding="utf-8")
 
     upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     upload.set_input_files([str(SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf")])
