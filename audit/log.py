@@ -37,6 +37,7 @@ from pathlib import Path, PurePath
 from typing import IO, Any, Literal
 
 from core.errors import CQAError
+from core.sqlite import immediate_transaction
 
 AUDIT_DB_NAME = "audit.sqlite3"
 GENESIS_HASH = "0" * 64
@@ -296,14 +297,8 @@ class AuditLog:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: one thread of this process at a time, one process at a time."""
-        with self._lock, self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._lock, self._connection() as conn, immediate_transaction(conn):
+            yield conn
 
     def _init(self) -> None:
         """Create the schema in a new file; an existing log is left exactly as found."""
@@ -313,8 +308,7 @@ class AuditLog:
             if created:
                 os.chmod(self.db_path, 0o600)
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(conn):
                 exists = conn.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'"
                 ).fetchone()
@@ -322,10 +316,6 @@ class AuditLog:
                     for statement in _SCHEMA.split(";\n"):
                         if statement.strip():
                             conn.execute(statement)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     # ----------------------------------------------------------------- append
 

@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.errors import CQAError
+from core.sqlite import immediate_transaction
 
 USERS_DB_NAME = "users.sqlite3"
 ROLES: frozenset[str] = frozenset({"staff", "compliance", "admin"})
@@ -190,14 +191,8 @@ class UserStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._connection() as conn, immediate_transaction(conn):
+            yield conn
 
     def _init(self) -> None:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
