@@ -129,15 +129,22 @@ class IngestService:
         files = collect_files(paths)
         items = []
         workers = self.settings.read_workers
+        hashes: dict[Path, str] = {}  # each file is hashed once, whether it is looked at ahead or not
+
+        def sha_of(path: Path) -> str:
+            if path not in hashes:
+                hashes[path] = file_sha256(path)
+            return hashes[path]
+
         with ReadAhead(workers, max_bytes=self.settings.max_file_mb * 1024 * 1024) as reader:
             for i, path in enumerate(files):
                 def stage(name: str, path: Path = path, i: int = i) -> None:
                     _report(progress, path, name, i, len(files))
 
                 for upcoming in files[i + 1 : i + 1 + workers]:
-                    if not reader.prefetched(upcoming) and self._needs_reading(upcoming):
+                    if not reader.prefetched(upcoming) and self._needs_reading(upcoming, sha_of):
                         reader.prefetch(upcoming)
-                item = self._ingest_one(path, options, stage, reader)
+                item = self._ingest_one(path, options, stage, reader, sha_of)
                 if item.status != "unchanged":
                     self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))
                 items.append(item)
@@ -210,14 +217,19 @@ class IngestService:
         known = self.registry.find_by_sha(sha)
         return known if known is not None and known.status in ("active", "superseded") else None
 
-    def _needs_reading(self, path: Path) -> bool:
+    def _needs_reading(self, path: Path, sha_of: Callable[[Path], str]) -> bool:
         try:
-            return path.is_file() and self._unchanged(file_sha256(path)) is None
+            return path.is_file() and self._unchanged(sha_of(path)) is None
         except OSError:
             return False
 
     def _ingest_one(
-        self, path: Path, options: IngestOptions, stage: Callable[[str], None], reader: ReadAhead
+        self,
+        path: Path,
+        options: IngestOptions,
+        stage: Callable[[str], None],
+        reader: ReadAhead,
+        sha_of: Callable[[Path], str],
     ) -> IngestItem:
         try:
             source = safe_file_name(path.name)
@@ -227,7 +239,7 @@ class IngestService:
             stage("reading")
             if not path.is_file():
                 raise IngestError("no such file")
-            sha = file_sha256(path)
+            sha = sha_of(path)
             known = self._unchanged(sha)
             if known is not None:
                 stage("done")
