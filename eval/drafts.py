@@ -7,7 +7,6 @@ the chunk's own metadata, never the model's. Drafts carry the tag ``draft``;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,7 +138,3 @@ def save_reviewed(drafts: list[TestCase], path: str | Path) -> int:
     merged = [by_id.pop(c.id, c) for c in existing] + list(by_id.values())
     write_jsonl(merged, path)
     return len(merged)
-
-
-def drafts_to_json(drafts: list[TestCase]) -> str:
-    return "\n".join(json.dumps(d.model_dump(mode="json"), ensure_ascii=False) for d in drafts)

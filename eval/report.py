@@ -161,10 +161,6 @@ def sample_rows(records: list[dict], metric_names: list[str] | None = None) -> l
 # --- comparison --------------------------------------------------------------------------------
 
 
-def lower_is_better(name: str) -> bool:
-    return name.endswith("_ms")
-
-
 @dataclass
 class MetricDelta:
     metric: str

@@ -206,11 +206,6 @@ class RunStore(ThreadLocalSQLite):
         with self._tx() as db:
             db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*values.values(), run_id))
 
-    def delete(self, run_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM samples WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-
     # --- samples ----------------------------------------------------------------------------
 
     def save_sample(self, run_id: str, idx: int, case_id: str, record: dict) -> None:

@@ -151,10 +151,10 @@ def corpus_snapshot(registry) -> list[dict]:
     ]
 
 
-def config_key(config: dict) -> str:
+def _key_parts(config: dict) -> dict:
     """What must be equal for a run to be resumed: everything that changes the scores,
     but not the sample limit (a resumed run may go further) nor timestamps."""
-    keep = {
+    return {
         "testset": {"sha256": config["testset"]["sha256"], "ids": config["testset"]["ids"],
                     "tags": config["testset"]["tags"]},
         "metrics": config["metrics"],
@@ -171,7 +171,16 @@ def config_key(config: dict) -> str:
         "code": config["code"]["commit"],
         "requester": config["requester"],
     }
-    return hashlib.sha256(json.dumps(keep, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def config_key(config: dict) -> str:
+    return hashlib.sha256(json.dumps(_key_parts(config), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def changed_key_parts(before: dict, after: dict) -> list[str]:
+    """The parts of the resume key that differ between two run configurations."""
+    old, new = _key_parts(before), _key_parts(after)
+    return [k for k in new if old.get(k) != new[k]]
 
 
 # --- judge-side helpers -------------------------------------------------------------------------
@@ -267,6 +276,7 @@ def run_testset(
     label: str | None = None,
     log: Callable[[str], None] | None = None,
     store: RunStore | None = None,
+    actor: str = "cli",
 ) -> RunResult:
     """Answer and score a test set; return the run's aggregate.
 
@@ -274,7 +284,8 @@ def run_testset(
     default all. ``judge_preset``: ``dev`` / ``judge-1.5b`` / ``production`` (or an LLM
     preset name); only loaded when a judge metric is asked for. ``resume``: continue that
     run with its own options (arguments given here override them). Without ``resume`` an
-    unfinished run with the same configuration is continued unless ``new``.
+    unfinished run with the same configuration is continued unless ``new``. ``user`` is who the
+    questions are asked as (their access groups); ``actor`` who started the run (audit trail).
     ``stop_after``: answer at most that many new samples, leaving the run resumable."""
     from eval.judge_presets import is_meaningful, judge_llm_preset
     from prompts import prompt_set_version
@@ -398,10 +409,7 @@ def run_testset(
                 log(f"resuming unfinished run {previous.run_id} ({previous.done}/{previous.total} samples done)")
         if previous is not None:
             if previous.config_key != key:
-                changed = [k for k in ("testset", "answer_model", "judge", "prompt_set_version", "embedder",
-                                       "chunking", "retrieval", "llm", "corpus", "code", "metrics")
-                           if json.dumps(previous.config.get(k), sort_keys=True) != json.dumps(config.get(k),
-                                                                                              sort_keys=True)]
+                changed = changed_key_parts(previous.config, config)
                 raise CQAError(
                     f"run {previous.run_id} was made with another configuration (changed: {', '.join(changed) or '?'})"
                     "; start a new run instead"
@@ -421,6 +429,8 @@ def run_testset(
             done_ids = set()
             case_ids = [c.id for c in selected]
             resumed = False
+        container.audit.append(actor, "eval_run", {"run_id": run.run_id, "testset": testset_path.name,
+                                                   "judge": run.judge, "resumed": resumed})
 
         index = {c.id: i for i, c in enumerate(cases)}
         total = len(case_ids)

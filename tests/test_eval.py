@@ -500,7 +500,7 @@ def test_background_job_progress_stop_and_resume(samples_container):
     assert stopped.done == 0 and stopped.total == 1 and stopped.run_id and not stopped.active
 
     seen: list[str] = []
-    resumed = jobs.start(REPO / SAMPLE, resume=stopped.run_id)
+    resumed = jobs.start(REPO / SAMPLE, resume=stopped.run_id, actor="comp1")
     while jobs.progress(resumed).active:
         seen.append(jobs.progress(resumed).stage or "")
         jobs.wait(resumed, timeout=0.05)
@@ -508,6 +508,8 @@ def test_background_job_progress_stop_and_resume(samples_container):
     assert final.status == "finished", final.error
     assert final.run_id == stopped.run_id and final.done == final.total == 1 and final.fraction == 1.0
     assert final.result.summary()["samples"] == 1 and "finished" not in seen[:1]
+    started = [(r.user, r.detail["resumed"]) for r in samples_container.audit.search(action="eval_run")]
+    assert started == [("comp1", True), ("cli", False)]  # newest first: the service audits every run it starts
 
     (summary,) = jobs.list_runs()
     assert summary.run_id == final.run_id and summary.status == "finished" and summary.as_row()["samples"] == "1/1"
@@ -745,3 +747,19 @@ def test_obliqa_questions_run_through_the_runner_with_retrieval_metrics(tmp_path
     assert code == 0, out
     assert out["samples"] == 3 and out["failures"]["hit_at_k"] == 0 and out["failures"]["mrr"] == 0
     assert 0 < out["metrics"]["hit_at_k"] <= 1 and 0 < out["metrics"]["mrr"] <= 1  # the passage rule finds them
+
+
+def test_a_run_resumes_only_under_the_same_key_and_the_refusal_names_what_changed():
+    from eval.runner import changed_key_parts, config_key
+
+    config = {
+        "testset": {"sha256": "t", "ids": None, "tags": None, "limit": 3},
+        "metrics": ["hit_at_k"], "answer_model": {"preset": "dev", "file": "m.gguf", "sha256": "a"},
+        "judge": None, "prompt_set_version": "p", "embedder": "use", "chunking": {}, "retrieval": {},
+        "llm": {}, "corpus": [], "code": {"commit": "c", "dirty": False}, "requester": {"groups": []},
+    }
+    further = config | {"testset": config["testset"] | {"limit": 10}, "code": {"commit": "c", "dirty": True}}
+    assert config_key(further) == config_key(config) and changed_key_parts(config, further) == []
+    other = further | {"requester": {"groups": ["board"]}, "metrics": ["mrr"]}
+    assert config_key(other) != config_key(config)
+    assert changed_key_parts(config, other) == ["metrics", "requester"]

@@ -14,6 +14,7 @@ from auth.roles import Permission
 from core.errors import CQAError
 from core.text import safe_file_name
 from eval.drafts import draft_questions, save_reviewed
+from eval.judge_presets import JUDGE_PRESETS
 from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
 from ui.i18n import t
@@ -35,12 +36,11 @@ with st.expander(t("eval_new_run", L), expanded=not jobs.list_runs()):
     choice = st.selectbox(t("eval_testset", L), testsets, format_func=lambda p: Path(p).name)
     metrics = st.multiselect(t("eval_metrics", L), list(ALL_METRICS), default=list(ALL_METRICS))
     c1, c2 = st.columns(2)
-    judge = c1.selectbox(t("eval_judge", L), ["dev", "judge-1.5b", "production"])
+    judge = c1.selectbox(t("eval_judge", L), list(JUDGE_PRESETS))
     limit = c2.number_input(t("eval_limit", L), min_value=0, value=0, help="0 = all")
     if st.button(t("eval_start", L), type="primary", disabled=jobs.active_job() is not None or not metrics):
         try:
-            jobs.start(choice, metrics=metrics, judge=judge, limit=int(limit) or None)
-            services.audit.append(user.name, "eval_run", {"testset": Path(choice).name, "judge": judge})
+            jobs.start(choice, metrics=metrics, judge=judge, limit=int(limit) or None, actor=user.name)
         except CQAError as exc:
             st.error(str(exc))
 
