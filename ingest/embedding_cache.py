@@ -35,12 +35,11 @@ class EmbeddingCache(ThreadLocalSQLite):
         missing = sorted({k: t for k, t in zip(keys, texts, strict=False) if k not in found}.items())
         if missing:
             vectors = embed([t for _, t in missing])
-            db.execute("BEGIN")
-            db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=False)],
-            )
-            db.execute("COMMIT")
+            with self._tx() as tx:
+                tx.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                    [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=False)],
+                )
             found.update({k: v.astype(np.float32) for (k, _), v in zip(missing, vectors, strict=False)})
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), 0

@@ -58,8 +58,10 @@ class ReadAhead:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
         self._pending[path] = self._pool.submit(read_document, path, max_bytes=self._max_bytes)
 
-    def prefetched(self, path: Path) -> bool:
-        return path in self._pending
+    @property
+    def workers(self) -> int:
+        """Workers in use: 0 when off, under an unguarded main script, or after a worker died."""
+        return self._workers
 
     def busy(self) -> bool:
         """Whether a worker is reading now (and so using a core)."""

@@ -8,6 +8,7 @@ at every start) removes half-written versions and finishes unsynced status chang
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -128,22 +129,18 @@ class IngestService:
         started = time.perf_counter()
         files = collect_files(paths)
         items = []
-        workers = self.settings.read_workers
-        hashes: dict[Path, str] = {}  # each file is hashed once, whether it is looked at ahead or not
-
-        def sha_of(path: Path) -> str:
-            if path not in hashes:
-                hashes[path] = file_sha256(path)
-            return hashes[path]
-
-        with ReadAhead(workers, max_bytes=self.settings.max_file_mb * 1024 * 1024) as reader:
+        sha_of = functools.cache(file_sha256)  # each file hashed once, looked at ahead or not
+        looked_ahead: set[Path] = set()
+        with ReadAhead(self.settings.read_workers, max_bytes=self.settings.max_file_mb * 1024 * 1024) as reader:
             for i, path in enumerate(files):
                 def stage(name: str, path: Path = path, i: int = i) -> None:
                     _report(progress, path, name, i, len(files))
 
-                for upcoming in files[i + 1 : i + 1 + workers]:
-                    if not reader.prefetched(upcoming) and self._needs_reading(upcoming, sha_of):
-                        reader.prefetch(upcoming)
+                for upcoming in files[i + 1 : i + 1 + reader.workers]:
+                    if upcoming not in looked_ahead:
+                        looked_ahead.add(upcoming)
+                        if self._needs_reading(upcoming, sha_of):
+                            reader.prefetch(upcoming)
                 item = self._ingest_one(path, options, stage, reader, sha_of)
                 if item.status != "unchanged":
                     self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))

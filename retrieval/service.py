@@ -43,12 +43,12 @@ class RetrievalService:
         return hits[:k]
 
     def _search(self, dense: np.ndarray, sparse: SparseVec | None, flt: SearchFilter, limit: int):
-        """Equal weights (or DBSF): one query fused inside Qdrant. Unequal weights: each leg's
+        """Both legs with equal weights (or DBSF): one query fused inside Qdrant. Otherwise each leg's
         candidates from Qdrant under the same filter, fused as ``sum(w / (rrf_k + rank))`` here,
         because qdrant-edge's weighted RRF does not follow that formula (docs/retrieval.md)."""
         s = self.settings
         has_sparse = sparse is not None and bool(sparse.indices)
-        if s.fusion == "dbsf" or (s.dense_weight == s.sparse_weight and s.dense_weight > 0):
+        if s.dense_weight > 0 and s.sparse_weight > 0 and (s.fusion == "dbsf" or s.dense_weight == s.sparse_weight):
             return self.store.hybrid_search(dense, sparse, flt, limit, s.candidates, s.fusion, s.rrf_k)
         legs = []
         if s.dense_weight > 0:
