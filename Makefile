@@ -10,7 +10,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models samples test test-slow lint doctor clean
+.PHONY: run setup models samples browser test test-slow lint doctor clean
 
 run: setup models samples
 	@echo "==> starting Compliance Q&A on http://127.0.0.1:$(PORT)"
@@ -35,7 +35,15 @@ samples: setup
 	@echo "==> ingesting the sample documents if the store is empty"
 	$(PY) -m scripts.first_run
 
-test: setup models
+# The browser suite drives Debian's Chromium (Playwright's own browser download is not possible
+# here) and needs a Japanese font to render the pages it screenshots.
+browser:
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+		echo "==> installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+test: setup models browser
 	$(PY) -m pytest -q
 
 test-slow: setup models

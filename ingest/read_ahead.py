@@ -7,22 +7,34 @@ Streamlit or llama.cpp is unsafe), and a spawned worker first imports the main s
 are used only when that script guards its body with ``if __name__ == "__main__":`` (app.py,
 the CLIs, pytest and streamlit launchers do; a Streamlit page run on its own does not), else
 files are read in the calling process, as with ``ingest.read_workers = 0``.
+
+A PDF that was not read ahead (the first file of a run, a single upload) is split into page ranges
+(RAGFlow's page-range tasks): idle workers take ranges from the front while this process extracts
+from the back whatever no worker has started, so a long PDF is read on every core and nothing waits
+behind a busy worker.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import re
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.document import ParsedDocument
-from ingest.readers import read_document
+from ingest.readers import pdf_page_texts, read_document, read_pdf_pages
+
+if TYPE_CHECKING:
+    import pypdf
 
 log = logging.getLogger(__name__)
+_RANGE_PAGES = (4, 16)
+"""Smallest and largest page range of one task: a task costs one more open of the PDF."""
 _GUARD = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]""")
 
 
@@ -51,12 +63,15 @@ class ReadAhead:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[Path, Future[ParsedDocument]] = {}
 
+    def _started_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
     def prefetch(self, path: Path) -> None:
         if self._workers < 1:
             return
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
-        self._pending[path] = self._pool.submit(read_document, path, max_bytes=self._max_bytes)
+        self._pending[path] = self._started_pool().submit(read_document, path, max_bytes=self._max_bytes)
 
     @property
     def workers(self) -> int:
@@ -73,10 +88,39 @@ class ReadAhead:
             try:
                 return future.result()
             except BrokenProcessPool:
-                log.warning("read-ahead worker died while reading %s; reading here from now on", path.name)
-                self._workers = 0
-                self._close()
-        return read_document(path, max_bytes=self._max_bytes)
+                self._worker_died(path)
+        return read_document(path, max_bytes=self._max_bytes, pdf_pages=self._shared_page_texts)
+
+    def _worker_died(self, path: Path) -> None:
+        log.warning("read-ahead worker died while reading %s; reading here from now on", path.name)
+        self._workers = 0
+        self._close()
+
+    def _shared_page_texts(self, path: Path, reader: pypdf.PdfReader) -> list[str | None]:
+        """Page texts of an opened PDF, ranges shared between idle workers and this process."""
+        count = len(reader.pages)
+        size = max(_RANGE_PAGES[0], min(_RANGE_PAGES[1], math.ceil(count / (self._workers + 1))))
+        ranges = [(first, min(first + size - 1, count)) for first in range(1, count + 1, size)]
+        if self._workers < 1 or len(ranges) < 2:
+            return pdf_page_texts(reader, 1, count)
+        try:
+            tasks = [self._started_pool().submit(read_pdf_pages, path, *r) for r in ranges]
+        except BrokenProcessPool:
+            self._worker_died(path)
+            return pdf_page_texts(reader, 1, count)
+        texts: dict[tuple[int, int], list[str | None]] = {}
+        for r, task in reversed(list(zip(ranges, tasks, strict=True))):
+            if task.cancel():  # no worker has started it: extract it here
+                texts[r] = pdf_page_texts(reader, *r)
+        for r, task in zip(ranges, tasks, strict=True):
+            if r in texts:
+                continue
+            try:
+                texts[r] = task.result() if self._workers else pdf_page_texts(reader, *r)
+            except BrokenProcessPool:
+                self._worker_died(path)
+                texts[r] = pdf_page_texts(reader, *r)
+        return [text for r in ranges for text in texts[r]]
 
     def _close(self) -> None:
         if self._pool is not None:

@@ -8,16 +8,22 @@ one-line message meant for the person who uploaded the file.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import functools
 import io
 import logging
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import IngestError
 from ingest.document import Page, ParsedDocument
+
+if TYPE_CHECKING:
+    import pypdf
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +106,11 @@ def _first_line(text: str) -> str:
 # -- entry point -----------------------------------------------------------------------------------------
 
 
-def read_document(path: Path, max_bytes: int | None = None) -> ParsedDocument:
+def read_document(path: Path, max_bytes: int | None = None, pdf_pages: PdfPageTexts | None = None) -> ParsedDocument:
     """Read a PDF, Word (.docx), HTML, e-Gov law XML, Markdown or plain-text file.
 
     Raises IngestError for unsupported, empty, too large, damaged, password-protected or text-less files.
+    ``pdf_pages`` extracts a PDF's page texts (default: here, page by page).
     """
     path = Path(path)
     try:
@@ -123,7 +130,7 @@ def read_document(path: Path, max_bytes: int | None = None) -> ParsedDocument:
 
     kind = _detect(data, path.suffix.lower())
     if kind == "pdf":
-        return _read_pdf(data, path)
+        return _read_pdf(data, path, pdf_pages)
     if kind == "docx":
         return _read_docx(data, path)
     if kind == "egov-xml":
@@ -387,76 +394,122 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _read_pdf(data: bytes, path: Path) -> ParsedDocument:
+PdfPageTexts = Callable[[Path, "pypdf.PdfReader"], list[str | None]]
+"""Extracts the raw text of every page of an opened PDF (None for a page whose extraction failed);
+``ReadAhead`` passes one that shares the pages with its worker processes."""
+
+
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """pypdf warns loudly about harmless oddities of real-world PDFs."""
+    pypdf_logger = logging.getLogger("pypdf")
+    previous_level = pypdf_logger.level
+    pypdf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pypdf_logger.setLevel(previous_level)
+
+
+def _open_pdf(data: bytes) -> pypdf.PdfReader:
+    """An opened (decrypted) PDF with at least one page, or IngestError saying what is wrong."""
     import pypdf
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
 
     tail = data[-16384:]  # some producers append a little junk after the end marker
     if b"%%EOF" not in tail and b"startxref" not in tail:
         raise IngestError("PDF is damaged or truncated (its end-of-file marker is missing)")
-
-    pypdf_logger = logging.getLogger("pypdf")
-    previous_level = pypdf_logger.level
-    pypdf_logger.setLevel(logging.ERROR)  # pypdf warns loudly about harmless oddities of real-world PDFs
     try:
-        try:
-            reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-            if reader.is_encrypted:
-                try:
-                    ok = reader.decrypt("")
-                except (DependencyError, NotImplementedError) as exc:
-                    msg = f"PDF uses an encryption this installation cannot open ({exc})"
-                    raise IngestError(msg) from exc
-                if not ok:
-                    raise IngestError(_PASSWORD_MSG)
-            page_count = len(reader.pages)
-        except IngestError:
-            raise
-        except FileNotDecryptedError as exc:
-            raise IngestError(_PASSWORD_MSG) from exc
-        except (
-            PyPdfError,
-            PdfReadError,
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-            IndexError,
-            RecursionError,
-            AssertionError,
-            OSError,
-            ZeroDivisionError,
-        ) as exc:
-            msg = f"PDF is damaged and cannot be read ({type(exc).__name__}: {exc})"
-            raise IngestError(msg[:300]) from exc
-        if page_count == 0:
-            raise IngestError("PDF is damaged and cannot be read (it has no pages)")
-
-        pages: list[Page] = []
-        empty: list[int] = []
-        failed: list[int] = []
-        for number in range(1, page_count + 1):
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
             try:
-                raw = reader.pages[number - 1].extract_text() or ""
+                ok = reader.decrypt("")
+            except (DependencyError, NotImplementedError) as exc:
+                msg = f"PDF uses an encryption this installation cannot open ({exc})"
+                raise IngestError(msg) from exc
+            if not ok:
+                raise IngestError(_PASSWORD_MSG)
+        page_count = len(reader.pages)
+    except IngestError:
+        raise
+    except FileNotDecryptedError as exc:
+        raise IngestError(_PASSWORD_MSG) from exc
+    except (
+        PyPdfError,
+        PdfReadError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        AssertionError,
+        OSError,
+        ZeroDivisionError,
+    ) as exc:
+        msg = f"PDF is damaged and cannot be read ({type(exc).__name__}: {exc})"
+        raise IngestError(msg[:300]) from exc
+    if page_count == 0:
+        raise IngestError("PDF is damaged and cannot be read (it has no pages)")
+    return reader
+
+
+def pdf_page_texts(reader: pypdf.PdfReader, first: int, last: int) -> list[str | None]:
+    """Raw text of pages ``first..last`` (1-based, inclusive); None where a page's content is damaged."""
+    from pypdf.errors import FileNotDecryptedError
+
+    texts: list[str | None] = []
+    with _quiet_pypdf():
+        for number in range(first, last + 1):
+            try:
+                texts.append(reader.pages[number - 1].extract_text() or "")
             except FileNotDecryptedError as exc:
                 raise IngestError(_PASSWORD_MSG) from exc
             except Exception as exc:  # noqa: BLE001 - one bad page must not lose the document
-                log.info("pdf %s page %d: text extraction failed: %s", path.name, number, exc)
-                failed.append(number)
-                raw = ""
-            text = _clean_lines(raw)
-            if not text.strip() and number not in failed:
-                empty.append(number)
-            pages.append(Page(number=number, text=text if text.strip() else ""))
+                log.info("pdf page %d: text extraction failed: %s", number, exc)
+                texts.append(None)
+    return texts
 
+
+def read_pdf_pages(path: Path, first: int, last: int) -> list[str | None]:
+    """:func:`pdf_page_texts` of a PDF file: one page-range task of a worker process, which keeps
+    the file open for its next range (identified by path, size and modification time)."""
+    stat = Path(path).stat()
+    return pdf_page_texts(_opened_pdf(str(path), stat.st_size, stat.st_mtime_ns), first, last)
+
+
+@functools.lru_cache(maxsize=2)
+def _opened_pdf(path: str, size: int, mtime_ns: int) -> pypdf.PdfReader:
+    with _quiet_pypdf():
+        return _open_pdf(Path(path).read_bytes())
+
+
+def _all_page_texts(path: Path, reader: pypdf.PdfReader) -> list[str | None]:
+    return pdf_page_texts(reader, 1, len(reader.pages))
+
+
+def _read_pdf(data: bytes, path: Path, page_texts: PdfPageTexts | None) -> ParsedDocument:
+    with _quiet_pypdf():
+        reader = _open_pdf(data)
+        page_count = len(reader.pages)
+        raw_pages = (page_texts or _all_page_texts)(path, reader)
         title_meta = ""
         try:
             meta = reader.metadata
             title_meta = _meaningful_title(meta.title if meta is not None else None)
         except Exception:  # noqa: BLE001 - broken metadata is not worth failing for
             title_meta = ""
-    finally:
-        pypdf_logger.setLevel(previous_level)
+
+    pages: list[Page] = []
+    empty: list[int] = []
+    failed: list[int] = []
+    for number, raw in enumerate(raw_pages, start=1):
+        if raw is None:
+            failed.append(number)
+        text = _clean_lines(raw or "")
+        if not text.strip() and raw is not None:
+            empty.append(number)
+        pages.append(Page(number=number, text=text if text.strip() else ""))
 
     if len(empty) + len(failed) == page_count:
         if failed and not empty:

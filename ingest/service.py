@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import CQAError, IngestError
 from core.schema import PUBLIC_GROUP, Chunk, IngestItem, IngestReport
 from core.text import detect_language, safe_file_name
@@ -32,6 +34,7 @@ from retrieval.store.base import StoredPoint, VectorStore
 from settings.model import IngestSettings
 
 _REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府令|省令|条例|Act\b|Regulation|Directive|Law\b)")
+_EMBED_SLICE = 64
 _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
 
 
@@ -136,12 +139,16 @@ class IngestService:
                 def stage(name: str, path: Path = path, i: int = i) -> None:
                     _report(progress, path, name, i, len(files))
 
-                for upcoming in files[i + 1 : i + 1 + reader.workers]:
-                    if upcoming not in looked_ahead:
-                        looked_ahead.add(upcoming)
-                        if self._needs_reading(upcoming, sha_of):
-                            reader.prefetch(upcoming)
-                item = self._ingest_one(path, options, stage, reader, sha_of)
+                def look_ahead(i: int = i) -> None:
+                    """Start reading the next files; after this one is read, which then had every core."""
+                    for upcoming in files[i + 1 : i + 1 + reader.workers]:
+                        if upcoming not in looked_ahead:
+                            looked_ahead.add(upcoming)
+                            if self._needs_reading(upcoming, sha_of):
+                                reader.prefetch(upcoming)
+
+                item = self._ingest_one(path, options, stage, reader, sha_of, after_read=look_ahead)
+                look_ahead()  # when this file needed no reading
                 if item.status != "unchanged":
                     self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))
                 items.append(item)
@@ -227,6 +234,7 @@ class IngestService:
         stage: Callable[[str], None],
         reader: ReadAhead,
         sha_of: Callable[[Path], str],
+        after_read: Callable[[], None],
     ) -> IngestItem:
         try:
             source = safe_file_name(path.name)
@@ -248,7 +256,10 @@ class IngestService:
                     chunks=known.chunks,
                     version=known.version,
                 )
-            doc = reader.read(path)
+            try:
+                doc = reader.read(path)
+            finally:
+                after_read()
             title = options.title or doc.title or Path(source).stem
             doc_id, doc_key = self._identify(options, title, source)
             previous = self.registry.active_version(doc_id)
@@ -276,7 +287,7 @@ class IngestService:
                 if not chunks:
                     raise IngestError("no text to index after chunking")
                 stage("embedding")
-                points = self._embed(chunks, threads=1 if reader.busy() else None)
+                points = self._embed(chunks, reader.busy)
                 stage("storing")
                 self.store.upsert(points)
                 _flush(self.store)
@@ -357,16 +368,22 @@ class IngestService:
             )
         return chunks
 
-    def _embed(self, chunks: list[Chunk], threads: int | None) -> list[StoredPoint]:
-        """``threads=1`` while reader workers use the other cores: two BLAS threads that wait on each
-        other under oversubscription run slower than one (docs/benchmarks.md)."""
-        dense, _ = self.cache.embed(
-            [c.embed_text for c in chunks], lambda texts: self.embedder.embed_passages(texts, threads)
-        )
+    def _embed(self, chunks: list[Chunk], readers_busy: Callable[[], bool]) -> list[StoredPoint]:
+        texts = [c.embed_text for c in chunks]
+        dense, _ = self.cache.embed(texts, lambda missing: self._embed_texts(missing, readers_busy))
         return [
             StoredPoint(chunk=c, dense=dense[i], sparse=self.sparse.embed_document(c.embed_text))
             for i, c in enumerate(chunks)
         ]
+
+    def _embed_texts(self, texts: list[str], readers_busy: Callable[[], bool]) -> np.ndarray:
+        """One BLAS thread while reader workers use the other cores (two threads that wait on each other
+        under oversubscription run slower than one, docs/benchmarks.md), the embedder's own count once
+        they are done: decided again for every slice of ``_EMBED_SLICE`` texts."""
+        return np.vstack([
+            self.embedder.embed_passages(texts[i : i + _EMBED_SLICE], 1 if readers_busy() else None)
+            for i in range(0, len(texts), _EMBED_SLICE)
+        ])
 
     def _sync_store_status(self) -> None:
         """Make the store's status payloads follow the registry; one flush covers them all

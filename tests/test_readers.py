@@ -506,6 +506,49 @@ def test_a_read_ahead_worker_that_dies_costs_nothing_but_the_overlap(tmp_path: P
         assert reader._pool is None and reader.read(EN_MD) == read_document(EN_MD)
 
 
+def _long_pdf(tmp_path: Path) -> Path:
+    """30 pages, each naming its number, two without text, AES-encrypted with the empty password."""
+    pages = [[] if n in (7, 23) else [f"第{n}条 本ページは {n} ページ目です。", f"Page {n} of the manual."]
+             for n in range(1, 31)]
+    plain = make_pdf(tmp_path / "long-plain.pdf", pages, title="長い手順書")
+    return encrypt_pdf(plain, tmp_path / "long.pdf", user_password="")
+
+
+def test_a_long_pdf_not_read_ahead_is_read_in_page_ranges_by_the_workers_and_here(
+    tmp_path: Path, guarded_main
+) -> None:
+    from ingest.read_ahead import ReadAhead
+
+    path = _long_pdf(tmp_path)
+    with ReadAhead(2, max_bytes=10 * 2**20) as reader:
+        doc = reader.read(path)
+        assert reader._pool is not None  # ranges went to the workers
+    assert doc == read_document(path)
+    assert [p.number for p in doc.pages] == list(range(1, 31))
+    assert "12 ページ目" in doc.pages[11].text and doc.pages[6].text == ""
+    assert any("page 7 has no text layer" in w for w in doc.warnings)
+
+
+def test_workers_that_die_while_reading_page_ranges_leave_the_pages_to_this_process(
+    tmp_path: Path, guarded_main, caplog
+) -> None:
+    import os
+    import signal
+
+    from ingest.read_ahead import ReadAhead
+    from tests.conftest import EN_MD
+
+    path = _long_pdf(tmp_path)
+    with ReadAhead(2, max_bytes=10 * 2**20) as reader:
+        reader.prefetch(EN_MD)
+        reader.read(EN_MD)
+        for pid in list(reader._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        assert reader.read(path) == read_document(path)
+        assert reader.workers == 0
+    assert "worker died while reading long.pdf" in caplog.text
+
+
 @pytest.mark.parametrize("guarded", [True, False])
 def test_read_ahead_spawns_workers_only_under_a_guarded_main_script(tmp_path: Path, guarded: bool) -> None:
     """A spawned worker imports the main script; an unguarded one (a Streamlit page run on its own,
