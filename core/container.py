@@ -77,6 +77,7 @@ class Container:
                 cache,
                 audit_event=self.audit.append,
                 originals=Originals(self.settings.data_dir / "originals"),
+                upload_dir=self.settings.data_dir / "uploads",
             )
             service.recover()
             return service

@@ -6,6 +6,7 @@ dict for ``st.dataframe``)."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 import traceback
@@ -15,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.errors import CQAError
+from core.text import safe_file_name
+from eval.drafts import save_reviewed
 from eval.report import (
     Comparison,
     RunSummary,
@@ -29,8 +32,10 @@ from eval.report import (
 )
 from eval.run_store import RunStore, store_path
 from eval.runner import ProgressUpdate, RunResult, run_testset
+from eval.testset import TestCase
 
 TESTSET_DIR = Path(__file__).parent / "testsets"
+TESTSET_SUFFIXES = (".jsonl", ".csv", ".xlsx")
 
 
 @dataclass(frozen=True)
@@ -172,8 +177,34 @@ class EvalJobs:
         finally:
             store.close()
 
-    def testsets(self, folder: Path = TESTSET_DIR) -> list[Path]:
-        return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jsonl", ".csv", ".xlsx"))
+    # --- test sets ----------------------------------------------------------------------------
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where uploaded and reviewed test sets are kept (the built-in ones stay in the code)."""
+        return self.container.settings.data_dir / "eval" / "testsets"
+
+    def testsets(self) -> list[Path]:
+        """The built-in test sets, then the uploaded and reviewed ones."""
+        return [p for folder in (TESTSET_DIR, self.upload_dir) if folder.is_dir() for p in sorted(folder.glob("*"))
+                if p.suffix.lower() in TESTSET_SUFFIXES]
+
+    def save_testset(self, name: str, data: bytes) -> Path:
+        """Keep an uploaded test set under its own (safe) name; checked when a run starts."""
+        path = self.upload_dir / safe_file_name(name)
+        if path.suffix.lower() not in TESTSET_SUFFIXES:
+            raise CQAError(f"a test set is a {', '.join(TESTSET_SUFFIXES)} file, not {path.name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def save_reviewed(self, cases: list[TestCase], name: str, actor: str) -> tuple[Path, int]:
+        """Add reviewed drafts to a JSONL test set of the upload folder (audited); returns the file and
+        the number of cases it now holds."""
+        path = self.upload_dir / safe_file_name(name if name.endswith(".jsonl") else f"{name}.jsonl")
+        total = save_reviewed(cases, path)
+        self.container.audit.append(actor, "eval_testset", {"testset": path.name, "added": len(cases)})
+        return path, total
 
     def list_runs(self) -> list[RunSummary]:
         with self._reading() as store:
@@ -196,6 +227,16 @@ class EvalJobs:
     def compare(self, run_a: str, run_b: str) -> Comparison:
         with self._reading() as store:
             return compare(store, run_a, run_b)
+
+    def report_html(self, run_id: str) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.export(run_id, html=Path(tmp) / "report.html")
+            return (Path(tmp) / "report.html").read_bytes()
+
+    def report_csv(self, run_id: str) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.export(run_id, csv=Path(tmp) / "report.csv")
+            return (Path(tmp) / "report.csv").read_bytes()
 
     def export(self, run_id: str, html: Path | None = None, csv: Path | None = None) -> None:
         """Write the run's report as a self-contained HTML page and/or a per-question CSV."""

@@ -48,6 +48,14 @@ class IngestOptions:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file sent through the admin page: its name on the sender's machine and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class IngestProgress:
     path: str
     stage: str
@@ -110,8 +118,10 @@ class IngestService:
         cache: EmbeddingCache,
         audit_event: Callable[[str, str, dict], None] | None = None,
         originals: Originals | None = None,
+        upload_dir: Path | None = None,
     ) -> None:
         self.originals = originals
+        self.upload_dir = upload_dir
         self.audit_event = audit_event
         self.settings = settings
         self.registry = registry
@@ -153,6 +163,30 @@ class IngestService:
                     self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))
                 items.append(item)
         return IngestReport(documents=items, seconds=round(time.perf_counter() - started, 3))
+
+    def ingest_uploads(
+        self,
+        uploads: list[Upload],
+        options: IngestOptions = IngestOptions(),
+        progress: ProgressFn | None = None,
+        actor: str = "cli",
+    ) -> IngestReport:
+        """Keep uploaded files in the upload folder under their own names (made safe) and ingest them;
+        a name that cannot be a file name is reported as failed, the other files go on."""
+        if self.upload_dir is None:
+            raise CQAError("this service has no upload folder")
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        paths, refused = [], []
+        for upload in uploads:
+            try:
+                path = self.upload_dir / safe_file_name(upload.name)
+            except ValueError as exc:
+                refused.append(IngestItem(path=upload.name, status="failed", error=str(exc)))
+                continue
+            path.write_bytes(upload.data)
+            paths.append(path)
+        report = self.ingest(paths, options, progress, actor)
+        return report.model_copy(update={"documents": refused + report.documents})
 
     def sync(
         self,

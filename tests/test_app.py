@@ -100,7 +100,7 @@ def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_pa
     assert ("admin1", "delete") in [(r.user, r.action) for r in services.audit.search(user="admin1")]
 
 
-def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for, tmp_path):
+def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for):
     import ui.state
 
     jobs = ui.state.eval_jobs()
@@ -116,10 +116,9 @@ def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for, tmp_path)
     assert set(at.dataframe[0].value["id"]) == {"en-004", "ja-006"}
     assert len(at.get("download_button")) == 2
 
-    html, csv = tmp_path / "r.html", tmp_path / "r.csv"
-    jobs.export(finished.run_id, html=html, csv=csv)
-    assert "en-004" in html.read_text(encoding="utf-8") and "<script" not in html.read_text(encoding="utf-8")
-    assert len(csv.read_text(encoding="utf-8-sig").splitlines()) == 3
+    html = jobs.report_html(finished.run_id).decode("utf-8")  # what the download buttons send
+    assert "en-004" in html and "<script" not in html
+    assert len(jobs.report_csv(finished.run_id).decode("utf-8-sig").splitlines()) == 3
 
 
 def test_evaluation_page_drafts_questions_for_review_and_saves_the_kept_ones(app_for, samples_container):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import CQAError
 from core.schema import Answer, Citation, Hit, Timings
 from eval.metrics import (
     LATENCY_METRICS,
@@ -521,6 +522,10 @@ def test_background_job_progress_stop_and_resume(samples_container):
     assert all(m.delta in (0.0, None) for m in cmp.metrics) and not cmp.worse and not cmp.better
     assert jobs.run_config(final.run_id)["judge"] is None
     assert REPO / SAMPLE in jobs.testsets()
+    uploaded = jobs.save_testset("../my set.jsonl", (REPO / SAMPLE).read_bytes())
+    assert uploaded == jobs.upload_dir / "my set.jsonl" and jobs.testsets()[-1] == uploaded
+    with pytest.raises(CQAError, match="not notes.txt"):
+        jobs.save_testset("notes.txt", b"hello")
 
 
 class ScriptedChat:

@@ -169,3 +169,16 @@ def test_ingest_and_withdraw_are_on_the_audit_trail_and_cited_pages_can_be_opene
     assert container.audit.verify().ok
     page = container.ingest.page_pdf(item.doc_id, 1, 3)
     assert page and "支払等報告書" in PdfReader(io.BytesIO(page)).pages[0].extract_text()
+
+
+def test_uploads_are_kept_under_safe_names_and_a_name_that_cannot_be_one_fails_alone(container):
+    from ingest.service import Upload
+
+    uploads = [Upload("...", b"# x\n\ntext"), Upload("..\\..\\etc\\手順書.md", EN_MD.read_bytes()),
+               Upload("empty.txt", b"")]
+    report = container.ingest.ingest_uploads(uploads, actor="admin1")
+    assert [(d.status, d.path.rsplit("/", 1)[-1]) for d in report.documents] == [
+        ("failed", "..."), ("ingested", "手順書.md"), ("failed", "empty.txt")]
+    assert "empty after removing unsafe characters" in report.documents[0].error
+    assert (container.settings.data_dir / "uploads" / "手順書.md").read_bytes() == EN_MD.read_bytes()
+    assert [v.source for v in container.registry.active()] == ["手順書.md"]

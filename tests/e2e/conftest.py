@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import SAMPLES
 from tests.helpers import REPO, cli_env, free_port, run_cli, wait_http
@@ -121,9 +122,16 @@ def ask(page, question: str):
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label`` (typed to filter, then clicked)."""
     box = page.get_by_role("combobox", name=label, exact=True)
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(10):  # a script rerun (after an upload, say) may rebuild the box while it is open
+        box.click()
+        box.fill(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 9:
+                raise
+            page.keyboard.press("Escape")
     page.wait_for_function(
         "([label, option]) => document.querySelector(`input[aria-label='${label}']`)?.value === option",
         arg=[label, option],

@@ -10,8 +10,7 @@ import streamlit as st
 
 from auth.roles import Permission
 from core.errors import CQAError
-from core.text import safe_file_name
-from ingest.service import IngestOptions
+from ingest.service import IngestOptions, Upload
 from ui.auth_gate import guard
 from ui.i18n import t
 from ui.state import container, lang
@@ -35,11 +34,9 @@ STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.
 """Where each ingestion stage starts, as a share of one file's progress bar (done and failed fill it)."""
 
 
-def show_report(report, failed_names: list[tuple[str, str]]) -> None:
-    rows = [{"file": name, "status": "failed", "version": None, "chunks": 0, "error": error}
-            for name, error in failed_names]
-    rows += [{"file": Path(d.path).name, "status": d.status, "version": d.version, "chunks": d.chunks,
-              "error": d.error or ""} for d in report.documents]
+def show_report(report) -> None:
+    rows = [{"file": Path(d.path).name, "status": d.status, "version": d.version, "chunks": d.chunks,
+             "error": d.error or ""} for d in report.documents]
     st.table(pd.DataFrame(rows))
     for r in rows:
         if r["status"] == "failed":
@@ -62,22 +59,12 @@ if submitted and (files or folder.strip()):
 
     if folder.strip():  # as `python -m ingest --sync DIR FILE...`: the folder first, then the uploads
         try:
-            show_report(services.ingest.sync(Path(folder.strip()), options, show, actor=user.name), [])
+            show_report(services.ingest.sync(Path(folder.strip()), options, show, actor=user.name))
         except CQAError as exc:
             st.error(str(exc))
     if files:
-        upload_dir = services.settings.data_dir / "uploads"
-        upload_dir.mkdir(parents=True, exist_ok=True)
-        paths, refused = [], []
-        for f in files:
-            try:
-                path = upload_dir / safe_file_name(f.name)
-            except ValueError as exc:
-                refused.append((f.name, str(exc)))
-                continue
-            path.write_bytes(f.getbuffer())
-            paths.append(path)
-        show_report(services.ingest.ingest(paths, options, show, actor=user.name), refused)
+        uploads = [Upload(f.name, f.getvalue()) for f in files]
+        show_report(services.ingest.ingest_uploads(uploads, options, show, actor=user.name))
     overall.progress(1.0, text="")
 
 versions = services.registry.all_versions()

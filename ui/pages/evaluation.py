@@ -3,7 +3,6 @@ charts, drill into a question, compare two runs, download the report."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import altair as alt
@@ -12,8 +11,7 @@ import streamlit as st
 
 from auth.roles import Permission
 from core.errors import CQAError
-from core.text import safe_file_name
-from eval.drafts import draft_questions, save_reviewed
+from eval.drafts import draft_questions
 from eval.judge_presets import JUDGE_PRESETS
 from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
@@ -26,14 +24,15 @@ services = container()
 jobs = eval_jobs()
 st.title(t("evaluation", L))
 
-upload_dir = services.settings.data_dir / "eval" / "testsets"
-with st.expander(t("eval_new_run", L), expanded=not jobs.list_runs()):
+runs = jobs.list_runs()
+with st.expander(t("eval_new_run", L), expanded=not runs):
     uploaded = st.file_uploader(t("eval_upload_testset", L), type=["jsonl", "csv", "xlsx"])
     if uploaded is not None:
-        upload_dir.mkdir(parents=True, exist_ok=True)
-        (upload_dir / safe_file_name(uploaded.name)).write_bytes(uploaded.getbuffer())
-    testsets = [*jobs.testsets(), *jobs.testsets(upload_dir)]
-    choice = st.selectbox(t("eval_testset", L), testsets, format_func=lambda p: Path(p).name)
+        try:
+            jobs.save_testset(uploaded.name, uploaded.getvalue())
+        except (CQAError, ValueError) as exc:
+            st.error(str(exc))
+    choice = st.selectbox(t("eval_testset", L), jobs.testsets(), format_func=lambda p: Path(p).name)
     metrics = st.multiselect(t("eval_metrics", L), list(ALL_METRICS), default=list(ALL_METRICS))
     c1, c2 = st.columns(2)
     judge = c1.selectbox(t("eval_judge", L), list(JUDGE_PRESETS))
@@ -73,9 +72,7 @@ with st.expander(t("eval_drafts", L)):
                 for d, row in zip(drafts, edited.itertuples(), strict=True)
                 if row.keep
             ]
-            path = upload_dir / safe_file_name(target if target.endswith(".jsonl") else f"{target}.jsonl")
-            total = save_reviewed(kept, path)
-            services.audit.append(user.name, "eval_testset", {"testset": path.name, "added": len(kept)})
+            path, total = jobs.save_reviewed(kept, target, actor=user.name)
             st.session_state.eval_drafts = []
             st.success(t("eval_draft_saved", L, n=len(kept), name=path.name, total=total))
 
@@ -97,7 +94,6 @@ def progress_panel() -> None:
 
 progress_panel()
 
-runs = jobs.list_runs()
 if not runs:
     st.info(t("eval_no_runs", L))
     st.stop()
@@ -127,7 +123,10 @@ if not bars.empty:
 
 samples = jobs.samples(run_id)
 st.subheader(t("eval_questions", L))
-st.dataframe(pd.DataFrame([s.as_row() for s in samples]), hide_index=True, width="stretch")
+table = pd.DataFrame([s.as_row() for s in samples])
+scored = [c for c in table.columns if c in ALL_METRICS]  # scores with FAILED / n/a: one text type per column
+table[scored] = table[scored].map(lambda v: "" if pd.isna(v) else f"{v:.2f}" if isinstance(v, int | float) else v)
+st.dataframe(table, hide_index=True, width="stretch")
 picked = st.selectbox(t("eval_details", L), [s.id for s in samples])
 sample = next(s for s in samples if s.id == picked)
 with st.container(border=True):
@@ -150,9 +149,18 @@ if len(run_ids) > 1:
         st.markdown(t("eval_worse", L))
         st.table(pd.DataFrame(worse))
 
-with tempfile.TemporaryDirectory() as tmp:
-    html, csv = Path(tmp) / "report.html", Path(tmp) / "report.csv"
-    jobs.export(run_id, html=html, csv=csv)
-    c1, c2 = st.columns(2)
-    c1.download_button(t("eval_download_html", L), html.read_bytes(), file_name=f"{run_id}.html", mime="text/html")
-    c2.download_button(t("eval_download_csv", L), csv.read_bytes(), file_name=f"{run_id}.csv", mime="text/csv")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def report_bytes(run_id: str, kind: str, status: str, samples: int) -> bytes:
+    """A run's report, built once: status and sample count key it (a finished run never changes).
+    Not a deferred (callable) download: the progress fragment's reruns drop deferred files."""
+    return jobs.report_html(run_id) if kind == "html" else jobs.report_csv(run_id)
+
+
+shown = next(r for r in runs if r.run_id == run_id)
+c1, c2 = st.columns(2)
+c1.download_button(t("eval_download_html", L), report_bytes(run_id, "html", shown.status, shown.samples),
+                   file_name=f"{run_id}.html", mime="text/html")
+c2.download_button(t("eval_download_csv", L), report_bytes(run_id, "csv", shown.status, shown.samples),
+                   file_name=f"{run_id}.csv", mime="text/csv")
