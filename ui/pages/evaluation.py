@@ -42,6 +42,8 @@ with st.expander(t("eval_new_run", L), expanded=not runs):
             jobs.start(choice, metrics=metrics, judge=judge, limit=int(limit) or None, actor=user.name)
         except CQAError as exc:
             st.error(str(exc))
+        else:
+            st.rerun()  # show the new run's progress and list it
 
 with st.expander(t("eval_drafts", L)):
     c1, c2 = st.columns([1, 3])
