@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from core.errors import CQAError
 from core.text import safe_file_name
@@ -228,15 +229,12 @@ class EvalJobs:
         with self._reading() as store:
             return compare(store, run_a, run_b)
 
-    def report_html(self, run_id: str) -> bytes:
+    def report(self, run_id: str, kind: Literal["html", "csv"]) -> bytes:
+        """The run's report as :meth:`export` writes it, as bytes (for a download)."""
         with tempfile.TemporaryDirectory() as tmp:
-            self.export(run_id, html=Path(tmp) / "report.html")
-            return (Path(tmp) / "report.html").read_bytes()
-
-    def report_csv(self, run_id: str) -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            self.export(run_id, csv=Path(tmp) / "report.csv")
-            return (Path(tmp) / "report.csv").read_bytes()
+            path = Path(tmp) / f"report.{kind}"
+            self.export(run_id, **{kind: path})
+            return path.read_bytes()
 
     def export(self, run_id: str, html: Path | None = None, csv: Path | None = None) -> None:
         """Write the run's report as a self-contained HTML page and/or a per-question CSV."""

@@ -34,8 +34,8 @@ from retrieval.store.base import StoredPoint, VectorStore
 from settings.model import IngestSettings
 
 _REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府令|省令|条例|Act\b|Regulation|Directive|Law\b)")
-_EMBED_SLICE = 64
 _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
+_EMBED_SLICE = 64
 
 
 @dataclass(frozen=True)

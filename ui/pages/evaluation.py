@@ -157,7 +157,7 @@ if len(run_ids) > 1:
 def report_bytes(run_id: str, kind: str, status: str, samples: int) -> bytes:
     """A run's report, built once: status and sample count key it (a finished run never changes).
     Not a deferred (callable) download: the progress fragment's reruns drop deferred files."""
-    return jobs.report_html(run_id) if kind == "html" else jobs.report_csv(run_id)
+    return jobs.report(run_id, kind)
 
 
 shown = next(r for r in runs if r.run_id == run_id)
