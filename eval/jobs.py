@@ -190,19 +190,27 @@ class EvalJobs:
         return [p for folder in (TESTSET_DIR, self.upload_dir) if folder.is_dir() for p in sorted(folder.glob("*"))
                 if p.suffix.lower() in TESTSET_SUFFIXES]
 
-    def save_testset(self, name: str, data: bytes) -> Path:
-        """Keep an uploaded test set under its own (safe) name; checked when a run starts."""
-        path = self.upload_dir / safe_file_name(name)
+    def _upload_path(self, name: str) -> Path:
+        """A test set's place in the upload folder, by a safe version of ``name``; CQAError if none."""
+        try:
+            path = self.upload_dir / safe_file_name(name)
+        except ValueError as exc:
+            raise CQAError(f"{name!r} cannot be a file name: {exc}") from exc
         if path.suffix.lower() not in TESTSET_SUFFIXES:
             raise CQAError(f"a test set is a {', '.join(TESTSET_SUFFIXES)} file, not {path.name}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_testset(self, name: str, data: bytes) -> Path:
+        """Keep an uploaded test set under its own (safe) name; checked when a run starts."""
+        path = self._upload_path(name)
         path.write_bytes(data)
         return path
 
     def save_reviewed(self, cases: list[TestCase], name: str, actor: str) -> tuple[Path, int]:
         """Add reviewed drafts to a JSONL test set of the upload folder (audited); returns the file and
         the number of cases it now holds."""
-        path = self.upload_dir / safe_file_name(name if name.endswith(".jsonl") else f"{name}.jsonl")
+        path = self._upload_path(name if name.endswith(".jsonl") else f"{name}.jsonl")
         total = save_reviewed(cases, path)
         self.container.audit.append(actor, "eval_testset", {"testset": path.name, "added": len(cases)})
         return path, total

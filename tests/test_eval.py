@@ -526,6 +526,8 @@ def test_background_job_progress_stop_and_resume(samples_container):
     assert uploaded == jobs.upload_dir / "my set.jsonl" and jobs.testsets()[-1] == uploaded
     with pytest.raises(CQAError, match="not notes.txt"):
         jobs.save_testset("notes.txt", b"hello")
+    with pytest.raises(CQAError, match="cannot be a file name"):
+        jobs.save_testset("...", b"hello")
 
 
 class ScriptedChat:

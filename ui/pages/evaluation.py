@@ -12,6 +12,7 @@ import streamlit as st
 from auth.roles import Permission
 from core.errors import CQAError
 from eval.drafts import draft_questions
+from eval.jobs import TESTSET_SUFFIXES
 from eval.judge_presets import JUDGE_PRESETS
 from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
@@ -26,11 +27,12 @@ st.title(t("evaluation", L))
 
 runs = jobs.list_runs()
 with st.expander(t("eval_new_run", L), expanded=not runs):
-    uploaded = st.file_uploader(t("eval_upload_testset", L), type=["jsonl", "csv", "xlsx"])
-    if uploaded is not None:
+    uploaded = st.file_uploader(t("eval_upload_testset", L), type=[s.lstrip(".") for s in TESTSET_SUFFIXES])
+    if uploaded is not None and st.session_state.get("eval_saved_upload") != uploaded.file_id:  # once per upload
         try:
             jobs.save_testset(uploaded.name, uploaded.getvalue())
-        except (CQAError, ValueError) as exc:
+            st.session_state.eval_saved_upload = uploaded.file_id
+        except CQAError as exc:
             st.error(str(exc))
     choice = st.selectbox(t("eval_testset", L), jobs.testsets(), format_func=lambda p: Path(p).name)
     metrics = st.multiselect(t("eval_metrics", L), list(ALL_METRICS), default=list(ALL_METRICS))
@@ -74,9 +76,13 @@ with st.expander(t("eval_drafts", L)):
                 for d, row in zip(drafts, edited.itertuples(), strict=True)
                 if row.keep
             ]
-            path, total = jobs.save_reviewed(kept, target, actor=user.name)
-            st.session_state.eval_drafts = []
-            st.success(t("eval_draft_saved", L, n=len(kept), name=path.name, total=total))
+            try:
+                path, total = jobs.save_reviewed(kept, target, actor=user.name)
+            except CQAError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.eval_drafts = []
+                st.success(t("eval_draft_saved", L, n=len(kept), name=path.name, total=total))
 
 
 @st.fragment(run_every=2)
