@@ -119,6 +119,8 @@ class IngestItem(BaseModel):
     status: IngestStatus
     pages: int = 0
     chunks: int = 0
+    embedded: int = 0
+    """Chunks embedded by this run; the others' vectors came from the embedding cache (unchanged text)."""
     error: str | None = None
     version: int | None = None
     warnings: list[str] = Field(default_factory=list)

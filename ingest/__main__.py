@@ -65,7 +65,8 @@ def main(argv: list[str]) -> int:
             print_json(report)
         else:
             for d in report.documents:
-                detail = d.error if d.status == "failed" else f"{d.pages} pages, {d.chunks} chunks, v{d.version}"
+                detail = (d.error if d.status == "failed"
+                          else f"{d.pages} pages, {d.chunks} chunks ({d.embedded} embedded), v{d.version}")
                 print(f"{d.status:10} {d.path}: {detail}")
             print(f"{len(report.documents)} files in {report.seconds:.1f} s")
         return 1 if report.failed else 0

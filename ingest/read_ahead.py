@@ -8,14 +8,15 @@ are used only when that script guards its body with ``if __name__ == "__main__":
 the CLIs, pytest and streamlit launchers do; a Streamlit page run on its own does not), else
 files are read in the calling process, as with ``ingest.read_workers = 0``.
 
-A PDF that was not read ahead (the first file of a run, a single upload) is split into page ranges
-(RAGFlow's page-range tasks): idle workers take ranges from the front while this process extracts
-from the back whatever no worker has started, so a long PDF is read on every core and nothing waits
-behind a busy worker.
+Every PDF is read in page ranges (RAGFlow's page-range tasks), whether it was read ahead or not:
+workers take ranges in file order, and when this process needs a PDF it extracts from the back
+whatever no worker has started, so nothing waits behind a busy worker and a long PDF is read on
+every core. Other files are read ahead whole by one worker.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
@@ -23,11 +24,12 @@ import re
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.document import ParsedDocument
-from ingest.readers import pdf_page_texts, read_document, read_pdf_pages
+from ingest.readers import pdf_page_count, pdf_page_texts, read_document, read_pdf_pages
 
 if TYPE_CHECKING:
     import pypdf
@@ -53,15 +55,24 @@ def main_script_is_guarded() -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _PageRanges:
+    """The page-range tasks of one PDF, in page order."""
+
+    pages: int
+    tasks: list[tuple[tuple[int, int], Future[list[str | None]]]]
+
+
 class ReadAhead:
-    """``prefetch(path)`` starts reading in a worker; ``read(path)`` returns that result, or reads
-    in this process when nothing was prefetched or the workers died. A context manager."""
+    """``prefetch(path)`` starts reading in the workers; ``read(path)`` returns that result, or reads
+    in this process what was not prefetched, no worker has started, or a dead worker left. A context
+    manager."""
 
     def __init__(self, workers: int, max_bytes: int) -> None:
         self._workers = workers if workers < 1 or main_script_is_guarded() else 0
         self._max_bytes = max_bytes
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[Path, Future[ParsedDocument]] = {}
+        self._pending: dict[Path, Future[ParsedDocument] | _PageRanges] = {}
 
     def _started_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -69,9 +80,19 @@ class ReadAhead:
         return self._pool
 
     def prefetch(self, path: Path) -> None:
+        """A PDF as page ranges, any other file whole (a file that cannot be read is left to ``read``,
+        which reports why)."""
         if self._workers < 1:
             return
-        self._pending[path] = self._started_pool().submit(read_document, path, max_bytes=self._max_bytes)
+        pages = pdf_page_count(path, self._max_bytes)
+        try:
+            self._pending[path] = (
+                self._submit_ranges(path, pages)
+                if pages
+                else self._started_pool().submit(read_document, path, max_bytes=self._max_bytes)
+            )
+        except BrokenProcessPool:
+            self._worker_died(path)
 
     @property
     def workers(self) -> int:
@@ -80,39 +101,53 @@ class ReadAhead:
 
     def busy(self) -> bool:
         """Whether a worker is reading now (and so using a core)."""
-        return any(not f.done() for f in self._pending.values())
+        futures = (
+            [task for _, task in pending.tasks] if isinstance(pending, _PageRanges) else [pending]
+            for pending in self._pending.values()
+        )
+        return any(not f.done() for group in futures for f in group)
 
     def read(self, path: Path) -> ParsedDocument:
-        future = self._pending.pop(path, None)
-        if future is not None:
+        pending = self._pending.pop(path, None)
+        if isinstance(pending, Future):
             try:
-                return future.result()
+                return pending.result()
             except BrokenProcessPool:
                 self._worker_died(path)
-        return read_document(path, max_bytes=self._max_bytes, pdf_pages=self._shared_page_texts)
+            pending = None
+        return read_document(path, max_bytes=self._max_bytes, pdf_pages=functools.partial(self._page_texts, pending))
 
     def _worker_died(self, path: Path) -> None:
         log.warning("read-ahead worker died while reading %s; reading here from now on", path.name)
         self._workers = 0
         self._close()
 
-    def _shared_page_texts(self, path: Path, reader: pypdf.PdfReader) -> list[str | None]:
-        """Page texts of an opened PDF, ranges shared between idle workers and this process."""
+    def _submit_ranges(self, path: Path, pages: int) -> _PageRanges:
+        size = max(_RANGE_PAGES[0], min(_RANGE_PAGES[1], math.ceil(pages / (self._workers + 1))))
+        ranges = [(first, min(first + size - 1, pages)) for first in range(1, pages + 1, size)]
+        pool = self._started_pool()
+        return _PageRanges(pages, [(r, pool.submit(read_pdf_pages, path, *r)) for r in ranges])
+
+    def _page_texts(self, ranges: _PageRanges | None, path: Path, reader: pypdf.PdfReader) -> list[str | None]:
+        """Page texts of an opened PDF: what the workers read of its ranges (submitted now if it was not
+        read ahead), the rest read here from the back."""
         count = len(reader.pages)
-        size = max(_RANGE_PAGES[0], min(_RANGE_PAGES[1], math.ceil(count / (self._workers + 1))))
-        ranges = [(first, min(first + size - 1, count)) for first in range(1, count + 1, size)]
-        if self._workers < 1 or len(ranges) < 2:
-            return pdf_page_texts(reader, 1, count)
-        try:
-            tasks = [self._started_pool().submit(read_pdf_pages, path, *r) for r in ranges]
-        except BrokenProcessPool:
-            self._worker_died(path)
+        if ranges is not None and ranges.pages != count:  # the file changed since it was read ahead
+            for _, task in ranges.tasks:
+                task.cancel()
+            ranges = None
+        if ranges is None and self._workers and count > _RANGE_PAGES[0]:
+            try:
+                ranges = self._submit_ranges(path, count)
+            except BrokenProcessPool:
+                self._worker_died(path)
+        if ranges is None:
             return pdf_page_texts(reader, 1, count)
         texts: dict[tuple[int, int], list[str | None]] = {}
-        for r, task in reversed(list(zip(ranges, tasks, strict=True))):
+        for r, task in reversed(ranges.tasks):
             if task.cancel():  # no worker has started it: extract it here
                 texts[r] = pdf_page_texts(reader, *r)
-        for r, task in zip(ranges, tasks, strict=True):
+        for r, task in ranges.tasks:
             if r in texts:
                 continue
             try:
@@ -120,7 +155,7 @@ class ReadAhead:
             except BrokenProcessPool:
                 self._worker_died(path)
                 texts[r] = pdf_page_texts(reader, *r)
-        return [text for r in ranges for text in texts[r]]
+        return [text for r, _ in ranges.tasks for text in texts[r]]
 
     def _close(self) -> None:
         if self._pool is not None:

@@ -471,6 +471,21 @@ def pdf_page_texts(reader: pypdf.PdfReader, first: int, last: int) -> list[str |
     return texts
 
 
+def pdf_page_count(path: Path, max_bytes: int | None = None) -> int | None:
+    """Pages of a PDF that opens, within the size limit; None for anything else (``read_document``
+    then reads it, or says what is wrong with it)."""
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            return None
+        data = path.read_bytes()
+        if _detect(data, path.suffix.lower()) != "pdf":
+            return None
+        with _quiet_pypdf():
+            return len(_open_pdf(data).pages)
+    except Exception:  # noqa: BLE001 - only a look ahead: reading the file reports the error
+        return None
+
+
 def read_pdf_pages(path: Path, first: int, last: int) -> list[str | None]:
     """:func:`pdf_page_texts` of a PDF file: one page-range task of a worker process, which keeps
     the file open for its next range (identified by path, size and modification time)."""

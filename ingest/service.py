@@ -321,7 +321,7 @@ class IngestService:
                 if not chunks:
                     raise IngestError("no text to index after chunking")
                 stage("embedding")
-                points = self._embed(chunks, reader.busy)
+                points, embedded = self._embed(chunks, reader.busy)
                 stage("storing")
                 self.store.upsert(points)
                 _flush(self.store)
@@ -340,6 +340,7 @@ class IngestService:
                 status="updated" if previous else "ingested",
                 pages=version.pages,
                 chunks=len(chunks),
+                embedded=embedded,
                 version=version.version,
                 warnings=version.warnings,
             )
@@ -402,13 +403,15 @@ class IngestService:
             )
         return chunks
 
-    def _embed(self, chunks: list[Chunk], readers_busy: Callable[[], bool]) -> list[StoredPoint]:
+    def _embed(self, chunks: list[Chunk], readers_busy: Callable[[], bool]) -> tuple[list[StoredPoint], int]:
+        """The chunks' points, and how many texts had to be embedded (not in the cache)."""
         texts = [c.embed_text for c in chunks]
-        dense, _ = self.cache.embed(texts, lambda missing: self._embed_texts(missing, readers_busy))
-        return [
+        dense, embedded = self.cache.embed(texts, lambda missing: self._embed_texts(missing, readers_busy))
+        points = [
             StoredPoint(chunk=c, dense=dense[i], sparse=self.sparse.embed_document(c.embed_text))
             for i, c in enumerate(chunks)
         ]
+        return points, embedded
 
     def _embed_texts(self, texts: list[str], readers_busy: Callable[[], bool]) -> np.ndarray:
         """One BLAS thread while reader workers use the other cores (two threads that wait on each other

@@ -12,10 +12,12 @@ import sys
 import time
 from datetime import date
 
+import pytest
+
 from core.schema import SearchFilter
 from ingest.service import IngestOptions
 from qa.service import Requester
-from tests.conftest import EN_MD, JA_PDF, SAMPLES
+from tests.conftest import EN_MD, JA_PDF, SAMPLES, corpus_path
 from tests.helpers import REPO, cli_env, run_json
 
 V2 = SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"
@@ -27,6 +29,7 @@ def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_da
     second = container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1))).documents[0]
     assert (first.status, second.status) == ("ingested", "updated")
     assert second.doc_id == first.doc_id and second.version == 2
+    assert first.embedded == first.chunks and 0 < second.embedded < second.chunks  # unchanged text: cached
     versions = {v.version: v for v in container.registry.versions_of(first.doc_id)}
     assert versions[1].status == "superseded" and versions[1].effective_to == date(2025, 4, 1)
     assert versions[2].status == "active"
@@ -182,3 +185,18 @@ def test_uploads_are_kept_under_safe_names_and_a_name_that_cannot_be_one_fails_a
     assert "empty after removing unsafe characters" in report.documents[0].error
     assert (container.settings.data_dir / "uploads" / "手順書.md").read_bytes() == EN_MD.read_bytes()
     assert [v.source for v in container.registry.active()] == ["手順書.md"]
+
+
+@pytest.mark.corpus
+def test_a_new_edition_of_a_real_guideline_embeds_only_its_changed_chunks(tmp_path):
+    """The ingest benchmark's re-load case, on the FSA guideline: the same PDF less one page becomes
+    version 2 and reuses the vectors of every chunk whose text did not change."""
+    corpus_path("ja", "fsa_amlcft")
+    code, out = run_json("bench.ingest", "--set", "ja", "--limit", "1", "--new-edition", "--json",
+                         data_dir=tmp_path)
+    assert code == 0, out
+    ours, edition = out["ja"]["ours"], out["ja"]["ours"]["new_edition"]
+    assert ours["embedded"] == ours["chunks"] and not ours["failed"]
+    assert edition["updated"] == 1 and not edition["failed"] and edition["pages"] == ours["pages"] - 1
+    assert 0 < edition["embedded"] < edition["chunks"] / 4
+    assert out["ja"]["baseline_new_edition"]["pages"] == edition["pages"]

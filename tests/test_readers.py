@@ -3,6 +3,7 @@ shared corpus (skipped when absent)."""
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -529,8 +530,28 @@ def test_a_long_pdf_not_read_ahead_is_read_in_page_ranges_by_the_workers_and_her
     assert any("page 7 has no text layer" in w for w in doc.warnings)
 
 
+def test_a_pdf_read_ahead_is_read_in_page_ranges_and_a_damaged_one_fails_as_when_read_here(
+    tmp_path: Path, guarded_main
+) -> None:
+    from ingest.read_ahead import ReadAhead, _PageRanges
+
+    path = _long_pdf(tmp_path)
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(path.read_bytes()[:2000] + b"\n%%EOF\n")
+    with ReadAhead(2, max_bytes=10 * 2**20) as reader:
+        reader.prefetch(path)
+        reader.prefetch(damaged)
+        assert len(reader._pending[path].tasks) > 2 and not isinstance(reader._pending[damaged], _PageRanges)
+        assert reader.read(path) == read_document(path)
+        with pytest.raises(IngestError) as here:
+            read_document(damaged)
+        with pytest.raises(IngestError, match=re.escape(str(here.value))):
+            reader.read(damaged)
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
 def test_workers_that_die_while_reading_page_ranges_leave_the_pages_to_this_process(
-    tmp_path: Path, guarded_main, caplog
+    tmp_path: Path, guarded_main, caplog, read_ahead: bool
 ) -> None:
     import os
     import signal
@@ -542,6 +563,8 @@ def test_workers_that_die_while_reading_page_ranges_leave_the_pages_to_this_proc
     with ReadAhead(2, max_bytes=10 * 2**20) as reader:
         reader.prefetch(EN_MD)
         reader.read(EN_MD)
+        if read_ahead:
+            reader.prefetch(path)
         for pid in list(reader._pool._processes):
             os.kill(pid, signal.SIGKILL)
         assert reader.read(path) == read_document(path)

@@ -36,7 +36,7 @@ STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.
 
 def show_report(report) -> None:
     rows = [{"file": Path(d.path).name, "status": d.status, "version": d.version, "chunks": d.chunks,
-             "error": d.error or ""} for d in report.documents]
+             "embedded": d.embedded, "error": d.error or ""} for d in report.documents]
     st.table(pd.DataFrame(rows))
     for r in rows:
         if r["status"] == "failed":
