@@ -22,13 +22,15 @@ Query-time settings (fusion, rrf_k, candidates, query prefix, reranker) never fo
 
 Experiments measure candidate product changes before anyone makes them: ``--mode dense|sparse`` (one leg),
 ``--rrf-weights D,S`` (= ``--set retrieval.dense_weight=D --set retrieval.sparse_weight=S``),
-``--experiment latin-surface`` (Sudachi terms that keep Latin-script words as written).
+``--experiment latin-surface`` (Sudachi terms that keep Latin-script words as written),
+``--experiment llamaindex-chunks`` (the ingest benchmark baseline's chunking, to compare retrieval quality).
 Results and the rules above: docs/retrieval.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -47,6 +49,10 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 DATASETS = ("obliqa-dev", "obliqa-aml", "jfinteb-wikinews", "jfinteb-wikipedia")
 MODES = ("hybrid", "dense", "sparse")
 KS = (1, 5, 10)
+WORD_BUDGETS = (1000, 2000)
+"""ObliQA: recall within the first chunks that fit this many words, i.e. at an equal amount of text handed
+to the LLM (chunkers with larger chunks fill the top k with more text)."""
+PASSAGE_DEPTH = 40
 INDEX_FORMAT = 1
 """Bump when the way this module builds an index changes."""
 
@@ -315,7 +321,8 @@ def index_fingerprint(settings, corpus_id: str, experiments: tuple[str, ...] = (
         "code": {
             rel: hashlib.sha256((REPO / rel).read_bytes()).hexdigest()[:12] if (REPO / rel).exists() else None
             for rel in _INDEX_CODE
-        },
+        }
+        | {f"experiment {name}": _code_hash(_EXPERIMENT_CODE[name]) for name in experiments if name in EXPERIMENTS},
     }
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]
     return digest, facts
@@ -415,14 +422,43 @@ def _latin_surface_sparse(tokenizer: str):
     return LatinSurfaceSparse(tokenizer)
 
 
-EXPERIMENTS = {"latin-surface": "Sudachi BM25 terms keep Latin-script words as written (see _latin_surface_sparse)"}
+def _llamaindex_chunks(service) -> None:
+    """The ingest benchmark's baseline chunking (bench/ingest.py): llama-index's SentenceSplitter, 512
+    tokens with 50 of overlap, over each document's whole text; no sections, pages or title prefix."""
+    from llama_index.core import Document
+    from llama_index.core.node_parser import SentenceSplitter
+
+    from ingest.document import ChunkDraft
+
+    splitter = SentenceSplitter(chunk_size=512, chunk_overlap=50)
+
+    def drafts(doc):
+        text = "\n\n".join(page.text for page in doc.pages if page.text)
+        nodes = splitter.get_nodes_from_documents([Document(text=text)])
+        return [ChunkDraft(text=n.get_content(), section="", page_start=None, page_end=None) for n in nodes]
+
+    service._drafts = drafts
+    service.settings = service.settings.model_copy(update={"embed_title_prefix": False})
+
+
+EXPERIMENTS = {
+    "latin-surface": "Sudachi BM25 terms keep Latin-script words as written (see _latin_surface_sparse)",
+    "llamaindex-chunks": "the ingest benchmark baseline's chunking: SentenceSplitter(512, 50), no title prefix",
+}
+
+
+_EXPERIMENT_CODE = {"latin-surface": _latin_surface_sparse, "llamaindex-chunks": _llamaindex_chunks}
+
+
+def _code_hash(function) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:12]
 
 
 def _with_experiments(container, experiments: tuple[str, ...]):
     for name in experiments:
         if name == "latin-surface":
             container.__dict__["_sparse"] = _latin_surface_sparse(container.settings.retrieval.sparse_tokenizer)
-        else:
+        elif name not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
     return container
 
@@ -473,6 +509,8 @@ def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> 
     store = _FlushAtEnd(container.store)
     service = IngestService(container.settings.ingest, container.registry, container.embedder, container.sparse,
                             store, cache)
+    if "llamaindex-chunks" in facts["experiments"]:
+        _llamaindex_chunks(service)
     service.recover()
     failed: list[str] = []
     chunks = 0
@@ -568,6 +606,21 @@ def score_passages(hit_sets: list[set[int]], n_gold: int, k: int) -> dict[str, f
     return out
 
 
+def recall_within_words(hit_sets: list[set[int]], lengths: list[int], n_gold: int) -> dict[str, float]:
+    """Gold passages hit by the top chunks that fit each of ``WORD_BUDGETS`` (the first chunk always counts)."""
+    out: dict[str, float] = {}
+    for budget in WORD_BUDGETS:
+        found: set[int] = set()
+        used = 0
+        for i, (hits, length) in enumerate(zip(hit_sets, lengths, strict=True)):
+            used += length
+            if i and used > budget:
+                break
+            found |= hits
+        out[f"recall@{budget}w"] = len(found) / n_gold
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -604,8 +657,10 @@ def evaluate(
         service = retrieval_service(container, mode, rrf_weights)
         flt = SearchFilter(access_groups=None)
         queries = pick(dataset.queries, limit)
-        # Documents hold several chunks: fetch deeper, then keep each document's best chunk.
-        depth = depth or (max(4 * k, settings.retrieval.candidates) if dataset.level == "doc" else k)
+        # Documents hold several chunks: fetch deeper, then keep each document's best chunk. Passages: deep
+        # enough for the word budgets.
+        if depth is None:
+            depth = max(4 * k, settings.retrieval.candidates) if dataset.level == "doc" else max(k, PASSAGE_DEPTH)
         service.retrieve(queries[0].text if queries else "warm-up", flt, depth)  # load models, warm caches
         latencies: list[float] = []
         per_query: list[dict[str, float]] = []
@@ -622,14 +677,16 @@ def evaluate(
                         ranked.append(doc)
                 per_query.append(score_docs(ranked, query.relevant_docs, k))
             else:
-                hit_sets = []
-                for h in hits[:k]:
+                hit_sets, lengths = [], []
+                for h in hits:
                     key = h.chunk_id or h.text
                     if key not in token_cache:
                         token_cache[key] = words(h.text)
                     toks = token_cache[key]
                     hit_sets.append({i for i, g in enumerate(query.gold) if chunk_hits_passage(h.text, g, toks)})
-                per_query.append(score_passages(hit_sets, len(query.gold), k))
+                    lengths.append(len(toks))
+                per_query.append(score_passages(hit_sets[:k], len(query.gold), k)
+                                 | recall_within_words(hit_sets, lengths, len(query.gold)))
         metrics = {
             name: round(sum(q[name] for q in per_query) / len(per_query), 4) for name in (per_query or [{}])[0]
         }
@@ -738,7 +795,7 @@ def _parser() -> ArgumentParser:
                    help="reuse an index built with the same settings by older ingest code instead of rebuilding")
     p.add_argument("--rebuild", action="store_true", help="ingest again even when a cached index matches")
     p.add_argument("--depth", type=int,
-                   help="chunks fetched per query (default: k; max(4k, candidates) for document-level sets)")
+                   help="chunks fetched per query (default: max(k, 40); max(4k, candidates) for document sets)")
     return p
 
 

@@ -62,6 +62,9 @@ class _PageRanges:
     pages: int
     tasks: list[tuple[tuple[int, int], Future[list[str | None]]]]
 
+    def done(self) -> bool:
+        return all(task.done() for _, task in self.tasks)
+
 
 class ReadAhead:
     """``prefetch(path)`` starts reading in the workers; ``read(path)`` returns that result, or reads
@@ -101,11 +104,7 @@ class ReadAhead:
 
     def busy(self) -> bool:
         """Whether a worker is reading now (and so using a core)."""
-        futures = (
-            [task for _, task in pending.tasks] if isinstance(pending, _PageRanges) else [pending]
-            for pending in self._pending.values()
-        )
-        return any(not f.done() for group in futures for f in group)
+        return any(not pending.done() for pending in self._pending.values())
 
     def read(self, path: Path) -> ParsedDocument:
         pending = self._pending.pop(path, None)

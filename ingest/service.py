@@ -23,7 +23,7 @@ import numpy as np
 from core.errors import CQAError, IngestError
 from core.schema import PUBLIC_GROUP, Chunk, IngestItem, IngestReport
 from core.text import detect_language, safe_file_name
-from ingest.document import ParsedDocument
+from ingest.document import ChunkDraft, ParsedDocument
 from ingest.embedding_cache import EmbeddingCache
 from ingest.originals import Originals
 from ingest.read_ahead import ReadAhead
@@ -368,17 +368,19 @@ class IngestService:
         key = candidates[0]
         return "d" + hashlib.sha256(key.encode()).hexdigest()[:15], key
 
-    def _chunks(self, doc: ParsedDocument, version: DocumentVersion) -> list[Chunk]:
+    def _drafts(self, doc: ParsedDocument) -> list[ChunkDraft]:
         from ingest.chunking import chunk_document
 
-        drafts = chunk_document(
+        return chunk_document(
             doc,
             count_tokens=self.embedder.count_tokens,
             max_tokens=self.settings.chunk_tokens,
             overlap_sentences=self.settings.chunk_overlap_sentences,
         )
+
+    def _chunks(self, doc: ParsedDocument, version: DocumentVersion) -> list[Chunk]:
         chunks = []
-        for i, d in enumerate(drafts):
+        for i, d in enumerate(self._drafts(doc)):
             prefix = f"{version.title}\n{d.section}\n" if self.settings.embed_title_prefix else ""
             chunks.append(
                 Chunk(

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from eval.passages import chunk_hits_passage, coverage, normalise_text, words
-from eval.retrieval_quality import main_retrieval, parse_overrides, pick, score_docs, score_passages
+from eval.retrieval_quality import (
+    main_retrieval,
+    parse_overrides,
+    pick,
+    recall_within_words,
+    score_docs,
+    score_passages,
+)
 from tests.conftest import corpus_path
 
 PASSAGE = (
@@ -80,6 +87,14 @@ def test_passage_metrics_count_each_gold_passage_once():
     assert m["ndcg@10"] == pytest.approx((1 / 1.5849625 + 1 / 2.5849625) / ideal, rel=1e-6)
 
 
+def test_recall_within_a_word_budget_counts_chunks_until_the_budget_is_spent():
+    """Equal text for every chunker: two 600-word chunks do not both fit 1,000 words; the first chunk
+    always counts, even when it alone is over the budget."""
+    assert recall_within_words([{0}, set(), {1}], [600, 500, 900], n_gold=2) == {
+        "recall@1000w": 0.5, "recall@2000w": 1.0}
+    assert recall_within_words([{0}, {1}], [2500, 10], n_gold=2) == {"recall@1000w": 0.5, "recall@2000w": 0.5}
+
+
 def test_query_sample_and_overrides():
     assert pick(list(range(10)), 3) == [0, 3, 6]
     assert pick(list(range(4)), None) == [0, 1, 2, 3]
@@ -94,6 +109,26 @@ def test_query_sample_and_overrides():
         parse_overrides(["retrieval.nope=1"])
     with pytest.raises(UsageError):
         parse_overrides(["fusion=dbsf"])
+
+
+def test_the_llamaindex_chunks_experiment_indexes_what_the_ingest_benchmark_baseline_indexes(tmp_path):
+    """One 512-token SentenceSplitter chunk list per document, no sections: the baseline's retrieval
+    quality is measured on the same datasets as ours."""
+    from core.schema import SearchFilter
+    from eval.retrieval_quality import _llamaindex_chunks
+    from tests.conftest import EN_MD, make_container
+
+    ours = make_container(tmp_path / "ours")
+    baseline = make_container(tmp_path / "baseline")
+    _llamaindex_chunks(baseline.ingest)
+    [mine] = ours.ingest.ingest([EN_MD]).documents
+    [theirs] = baseline.ingest.ingest([EN_MD]).documents
+    hits = baseline.retrieval.retrieve("gifts", SearchFilter(access_groups=None), k=50)
+    assert theirs.status == "ingested" and 0 < theirs.chunks < mine.chunks and len(hits) == theirs.chunks
+    assert all(h.section == "" for h in hits)
+    assert any(h.section for h in ours.retrieval.retrieve("gifts", SearchFilter(access_groups=None), k=50))
+    ours.close()
+    baseline.close()
 
 
 # -- end to end on the shared corpus ---------------------------------------------------------------------
@@ -123,3 +158,9 @@ def test_jfinteb_wikinews_sample_end_to_end(tmp_path, capsys):
     assert main_retrieval([*argv, "--set", "retrieval.fusion=dbsf"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["index"]["reused"] and again["settings"]["retrieval.fusion"] == "dbsf"
+
+    # The ingest benchmark baseline's chunking gets an index of its own.
+    assert main_retrieval([*argv, "--experiment", "llamaindex-chunks"]) == 0
+    baseline = json.loads(capsys.readouterr().out)
+    assert not baseline["index"]["reused"] and baseline["settings"]["experiments"] == ["llamaindex-chunks"]
+    assert baseline["index"]["chunks"] != result["index"]["chunks"]
