@@ -111,7 +111,10 @@ def ours(files: list[Path], data_dir: Path, editions: list[Path] | None = None) 
     from settings import load_settings
 
     container = Container(load_settings(data_dir=data_dir))
-    _ = container.ingest  # model, store and registry opened outside the timed part, as the baseline's store is
+    # outside the timed part, as for the baseline: open the store and registry, load the model and Sudachi's
+    # dictionary (this container has its own instances)
+    container.ingest.sparse.embed_document("warm-up")
+    container.embedder.embed_passages(["warm-up"])
     report, seconds, peak = _measure(lambda: container.ingest.ingest(files))
     again, again_s, _ = _measure(lambda: container.ingest.ingest(files))
     result = _report_figures(report, seconds, peak) | {
