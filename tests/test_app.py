@@ -86,6 +86,7 @@ def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_pa
     assert not at.exception, at.exception
     assert any("broken.pdf: PDF" in e.value for e in at.error)
     assert len(at.get("progress")) == 2  # overall and the current file
+    assert not [m.value for m in at.markdown if "ingestion stage" in m.value]  # no stray text (Streamlit "magic")
     services = ui.state.container()
     [manual] = [v for v in services.registry.all_versions() if v.source == EN_MD.name]
     assert manual.status == "active"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 from tests.conftest import SAMPLES
 from tests.helpers import REPO, cli_env, free_port, run_cli, wait_http
@@ -103,6 +104,13 @@ def sign_in(page, app_url: str, name: str, password: str = PASSWORD) -> None:
     page.get_by_label("パスワード").fill(password)
     page.get_by_role("button", name="サインイン").click()
     page.get_by_text(f"サインイン中: {name}").wait_for()
+
+
+def upload(page, files: list[Path]) -> None:
+    """Drop files on the page's uploader and wait for their chips: the upload has started and the form's
+    submit button is disabled until it is done, so a click right after cannot submit without them."""
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(f) for f in files])
+    expect(page.locator('[data-testid="stFileChip"]')).to_have_count(len(files), timeout=60_000)
 
 
 def ask(page, question: str):

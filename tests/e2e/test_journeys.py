@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.e2e.conftest import ask, choose, sign_in
+from tests.e2e.conftest import ask, choose, sign_in, upload
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +63,7 @@ def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url
     page.get_by_role("link", name="文書管理").click()
     corrupt = tmp_path / "broken.pdf"
     corrupt.write_bytes(b"%PDF-1.4\nbroken")
-    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    upload.set_input_files([str(SAMPLES / "editions" / "en_gifts_and_aml_manual.docx"), str(corrupt)])
+    upload(page, [SAMPLES / "editions" / "en_gifts_and_aml_manual.docx", corrupt])
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text(re.compile(r"broken\.pdf: PDF")).wait_for(timeout=300_000)
     table = page.locator('[data-testid="stTable"]').last
@@ -73,8 +72,7 @@ def test_admin_uploads_documents_and_a_new_edition_and_sees_errors(page, app_url
     # to start or died would be logged
     assert "read-ahead worker died" not in (output_dir / "server.log").read_text(encoding="utf-8")
 
-    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    upload.set_input_files([str(SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf")])
+    upload(page, [SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"])
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text("updated").first.wait_for(timeout=300_000)
     page.screenshot(path=str(output_dir / "2-admin-documents.png"), full_page=True)
@@ -89,8 +87,7 @@ def test_compliance_runs_a_test_set_and_reads_the_report(page, app_url, output_d
              if '"id": "ja-006"' in line or '"id": "en-004"' in line]
     testset = tmp_path / "branch_check.jsonl"
     testset.write_text("\n".join(cases) + "\n", encoding="utf-8")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(testset))
-    page.get_by_text("branch_check.jsonl").first.wait_for()
+    upload(page, [testset])
     choose(page, "テストセット", "branch_check.jsonl")
     page.get_by_role("button", name="評価を開始").click()
     page.locator('[data-testid="stProgress"]').wait_for()

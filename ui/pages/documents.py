@@ -30,8 +30,8 @@ with st.form("upload", clear_on_submit=True):
     submitted = st.form_submit_button(t("ingest_button", L))
 
 
+# Where each ingestion stage starts, as a share of one file's progress bar (done and failed fill it).
 STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.9}
-"""Where each ingestion stage starts, as a share of one file's progress bar (done and failed fill it)."""
 
 
 def show_report(report) -> None:
