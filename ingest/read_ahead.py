@@ -119,6 +119,13 @@ class ReadAhead:
     def _worker_died(self, path: Path) -> None:
         log.warning("read-ahead worker died while reading %s; reading here from now on", path.name)
         self._workers = 0
+        if self._pool is not None:
+            # A worker killed while waiting for a task holds the task queue's lock for ever: its siblings, and
+            # one the pool may have started just before it noticed the death (which it does not stop), would
+            # wait on that lock for ever and hang this interpreter's exit. Only this thread starts workers, so
+            # all of them are listed now (ProcessPoolExecutor.kill_workers() exists from Python 3.14 only).
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.kill()
         self._close()
 
     def _submit_ranges(self, path: Path, pages: int) -> _PageRanges:

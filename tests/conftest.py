@@ -70,3 +70,20 @@ def samples_container(samples_data_dir: Path, tmp_path: Path, monkeypatch):
     c = make_container(path)
     yield c
     c.close()
+
+
+@pytest.fixture(autouse=True)
+def no_stray_worker_processes():
+    """A worker process a test leaves behind (a read-ahead worker stuck on a queue lock that a killed
+    sibling held, say) would hang the interpreter's exit, and with it CI: fail the test that left it."""
+    import multiprocessing
+    import time
+
+    yield
+    deadline = time.monotonic() + 15
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stray = multiprocessing.active_children()
+    for process in stray:
+        process.kill()
+    assert not stray, f"worker processes left running: {stray}"
