@@ -90,7 +90,8 @@ def _report_figures(report, seconds: float, peak: float) -> dict:
 
 
 def new_editions(files: list[Path], folder: Path) -> list[Path]:
-    """Each PDF's next edition: the same file (metadata, name) without its middle page."""
+    """Each PDF's next edition: the same file (metadata, name) without its middle page (a one-page PDF
+    is kept as it is, and so reported unchanged)."""
     import pypdf
 
     folder.mkdir(parents=True)
@@ -100,7 +101,8 @@ def new_editions(files: list[Path], folder: Path) -> list[Path]:
         if reader.is_encrypted:
             reader.decrypt("")
         writer = pypdf.PdfWriter(clone_from=reader)
-        writer.remove_page(len(writer.pages) // 2)
+        if len(writer.pages) > 1:
+            writer.remove_page(len(writer.pages) // 2)
         writer.write(folder / file.name)
         editions.append(folder / file.name)
     return editions
