@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _RANGE_PAGES = (4, 16)
-"""Smallest and largest page range of one task: a task costs one more open of the PDF."""
+"""Smallest and largest page range of one task: a task costs a round trip to a worker (each worker opens
+a PDF once for all its ranges)."""
 _GUARD = re.compile(r"""if\s+__name__\s*==\s*['"]__main__['"]""")
 
 

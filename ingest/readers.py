@@ -525,6 +525,8 @@ def _read_pdf(data: bytes, path: Path, page_texts: PdfPageTexts | None) -> Parse
         if not text.strip() and raw is not None:
             empty.append(number)
         pages.append(Page(number=number, text=text if text.strip() else ""))
+    if failed:  # the per-page errors are logged where the pages were read (possibly a worker process)
+        log.info("pdf %s: text of page(s) %s could not be extracted", path.name, _ranges(failed))
 
     if len(empty) + len(failed) == page_count:
         if failed and not empty:

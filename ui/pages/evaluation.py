@@ -158,7 +158,6 @@ if len(run_ids) > 1:
         st.table(pd.DataFrame(worse))
 
 
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def report_bytes(run_id: str, kind: str, status: str, samples: int) -> bytes:
     """A run's report, built once: status and sample count key it (a finished run never changes).
