@@ -12,7 +12,7 @@ PUBLIC_GROUP = "*"
 """Access-group value carried by chunks that every signed-in user may read."""
 
 DocStatus = Literal["active", "superseded", "withdrawn"]
-IngestStatus = Literal["ingested", "unchanged", "updated", "failed", "withdrawn"]
+IngestStatus = Literal["ingested", "unchanged", "updated", "failed", "withdrawn", "would-ingest", "would-update"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,21 @@ class Answer(BaseModel):
     standalone_question: str = ""
 
 
+class EditionMatch(BaseModel):
+    """A stored document that an ingested file replaces, or looks like a new edition of."""
+
+    doc_id: str
+    title: str
+    version: int
+    overlap: float | None = None
+    """Share of text in common (0-1), for a suggested match."""
+    reason: str = ""
+    """Why: same path | doc key | same title | same file name."""
+
+    def label(self) -> str:
+        return f"{self.title} v{self.version}"
+
+
 class IngestItem(BaseModel):
     path: str
     doc_id: str | None = None
@@ -124,6 +139,11 @@ class IngestItem(BaseModel):
     error: str | None = None
     version: int | None = None
     warnings: list[str] = Field(default_factory=list)
+    title: str = ""
+    replaces: EditionMatch | None = None
+    """The version this one superseded (status updated), or would supersede (dry run)."""
+    suggested_edition_of: EditionMatch | None = None
+    """A new document that looks like a new edition of this one; merged only when an admin confirms."""
 
 
 class IngestReport(BaseModel):

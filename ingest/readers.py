@@ -96,11 +96,27 @@ def _short_title(text: str) -> str:
     return text
 
 
-def _first_line(text: str) -> str:
+_NUMBERED_HEADING = re.compile(
+    r"^(?:\d+(?:[.．]\d+)*[.．)）]?(?:\s|$)|[IVXLC]+[.．)）]|[A-Z][.．)）]\s|[（(][0-9０-９一二三四五六七八九十ⅰ-ⅹa-z]{1,3}[)）]"
+    r"|[0-9０-９]+[.．、]|第[0-9０-９一二三四五六七八九十百千]+[編章節款条項]|[Ⅰ-Ⅻ]+(?:[－\-.．]|\s|$)"
+    r"|(?:chapter|part|section|article|schedule|appendix|annex)\s+[0-9IVX]+\b)",
+    re.IGNORECASE,
+)
+
+
+def _title_line(text: str) -> str:
+    """The first line as a title, unless it is a numbered heading ("1. INTRODUCTION", "第一章 総則"),
+    which names a section, not the document."""
     for line in text.split("\n"):
-        if line.strip(" \u3000\t"):
-            return line.strip(" \u3000\t")
+        line = line.strip(" \u3000\t")
+        if line:
+            return "" if _NUMBERED_HEADING.match(line) else line
     return ""
+
+
+def _file_title(path: Path) -> str:
+    """A title made from the file name: the last fallback ("AML_VER09.211223" -> "AML VER09.211223")."""
+    return _short_title(path.stem.replace("_", " ")) or path.name
 
 
 # -- entry point -----------------------------------------------------------------------------------------
@@ -540,7 +556,7 @@ def _read_pdf(data: bytes, path: Path, page_texts: PdfPageTexts | None) -> Parse
     if failed:
         warnings.append(f"text of page(s) {_ranges(failed)} could not be extracted (damaged page content)")
     first_text = next((p.text for p in pages if p.text), "")
-    title = title_meta or _pdf_title_from_text(pages[0].text or first_text) or path.stem
+    title = title_meta or _pdf_title_from_text(pages[0].text or first_text) or _file_title(path)
     return ParsedDocument(format="pdf", title=title, pages=pages, warnings=warnings, page_count=page_count)
 
 
@@ -707,7 +723,7 @@ def _read_html(data: bytes, path: Path) -> ParsedDocument:
     body = "\n".join(lines)
     if not body.strip():
         raise IngestError("no text found in the HTML document")
-    title = title or _short_title(_first_line(body)) or path.stem
+    title = title or _short_title(_title_line(body)) or _file_title(path)
     return ParsedDocument(
         format="html", title=title, pages=[Page(None, body)], warnings=warnings, page_count=0
     )
@@ -734,7 +750,7 @@ def _read_plain(data: bytes, path: Path, markdown: bool) -> ParsedDocument:
             if m:
                 title = _short_title(m.group(2))
                 break
-    title = title or _short_title(_first_line(text)) or path.stem
+    title = title or _short_title(_title_line(text)) or _file_title(path)
     return ParsedDocument(
         format="markdown" if markdown else "text", title=title, pages=[Page(None, text)], warnings=warnings
     )
@@ -835,8 +851,8 @@ def _read_docx(data: bytes, path: Path) -> ParsedDocument:
         core_title = _meaningful_title(document.core_properties.title)
     except Exception:  # noqa: BLE001
         core_title = ""
-    title = core_title or _short_title(first_title_style or first_heading) or _short_title(_first_line(body))
-    return ParsedDocument(format="docx", title=title or path.stem, pages=[Page(None, body)], page_count=0)
+    title = core_title or _short_title(first_title_style or first_heading) or _short_title(_title_line(body))
+    return ParsedDocument(format="docx", title=title or _file_title(path), pages=[Page(None, body)], page_count=0)
 
 
 # -- e-Gov law XML ---------------------------------------------------------------------------------------
@@ -1027,4 +1043,4 @@ def _read_egov_xml(data: bytes, path: Path) -> ParsedDocument:
     text = "\n".join(lines.lines)
     if not text.strip():
         raise IngestError("no text found in the e-Gov law XML")
-    return ParsedDocument(format="egov-xml", title=title or path.stem, pages=[Page(None, text)], page_count=0)
+    return ParsedDocument(format="egov-xml", title=title or _file_title(path), pages=[Page(None, text)], page_count=0)

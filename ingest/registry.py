@@ -33,11 +33,20 @@ CREATE TABLE IF NOT EXISTS documents (
     chunks INTEGER NOT NULL DEFAULT 0,
     warnings TEXT NOT NULL DEFAULT '[]',
     store_synced INTEGER NOT NULL DEFAULT 1,
+    source_path TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (doc_id, version)
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents (sha256);
 CREATE INDEX IF NOT EXISTS documents_key ON documents (doc_key);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS edition_suggestions (
+    doc_id TEXT NOT NULL,
+    of_doc_id TEXT NOT NULL,
+    overlap REAL NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (doc_id, of_doc_id)
+);
 """
 
 
@@ -59,6 +68,8 @@ class DocumentVersion:
     chunks: int
     warnings: list[str] = field(default_factory=list)
     store_synced: bool = True
+    source_path: str = ""
+    """The file's absolute path when it was ingested: re-ingesting that path makes a new edition."""
 
     def as_dict(self) -> dict:
         d = self.__dict__.copy()
@@ -86,12 +97,38 @@ def _row_to_version(row: sqlite3.Row) -> DocumentVersion:
         chunks=row["chunks"],
         warnings=json.loads(row["warnings"]),
         store_synced=bool(row["store_synced"]),
+        source_path=row["source_path"],
     )
+
+
+@dataclass(frozen=True)
+class EditionSuggestion:
+    """A new document that looks like a new edition of an existing one; merged only when an admin confirms."""
+
+    doc_id: str
+    of_doc_id: str
+    overlap: float
+    """Share of text the two documents have in common (0-1)."""
+    reason: str
+    """same title | same file name"""
+    created_at: str
+
+
+_COLUMNS = (
+    "doc_id", "version", "doc_key", "title", "doc_type", "source", "sha256", "effective_from", "effective_to",
+    "status", "access", "ingested_at", "pages", "chunks", "warnings", "store_synced", "source_path",
+)
 
 
 class Registry(ThreadLocalSQLite):
     SCHEMA = _SCHEMA
     PRAGMAS = ("synchronous=FULL",)
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        columns = {r["name"] for r in self._db().execute("PRAGMA table_info(documents)")}
+        if "source_path" not in columns:  # a registry written before document identity by path
+            self._db().execute("ALTER TABLE documents ADD COLUMN source_path TEXT NOT NULL DEFAULT ''")
 
     def _select(self, where: str = "1", args: tuple = ()) -> list[DocumentVersion]:
         rows = (
@@ -122,6 +159,15 @@ class Registry(ThreadLocalSQLite):
         found = self._select("sha256 = ? AND status != 'pending'", (sha256,))
         return found[-1] if found else None
 
+    def find_by_path(self, source_path: str) -> str | None:
+        """The document last ingested from this path (deleted documents are forgotten)."""
+        row = self._db().execute(
+            "SELECT doc_id FROM documents WHERE source_path = ? AND status != 'pending' ORDER BY ingested_at DESC, "
+            "version DESC LIMIT 1",
+            (source_path,),
+        ).fetchone()
+        return row["doc_id"] if row else None
+
     def find_by_key(self, doc_key: str) -> str | None:
         row = self._db().execute("SELECT doc_id FROM documents WHERE doc_key = ? LIMIT 1", (doc_key,)).fetchone()
         return row["doc_id"] if row else None
@@ -138,25 +184,20 @@ class Registry(ThreadLocalSQLite):
             row = db.execute("SELECT MAX(version) FROM documents WHERE doc_id = ?", (draft.doc_id,)).fetchone()
             version = (row[0] or 0) + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
+            row = {
+                **draft.as_dict(),
+                "version": version,
+                "effective_to": None,
+                "status": "pending",
+                "access": json.dumps(list(draft.access)),
+                "ingested_at": now,
+                "chunks": 0,
+                "warnings": json.dumps(draft.warnings, ensure_ascii=False),
+                "store_synced": 0,
+            }
             db.execute(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
-                (
-                    draft.doc_id,
-                    version,
-                    draft.doc_key,
-                    draft.title,
-                    draft.doc_type,
-                    draft.source,
-                    draft.sha256,
-                    draft.effective_from.isoformat() if draft.effective_from else None,
-                    None,
-                    "pending",
-                    json.dumps(list(draft.access)),
-                    now,
-                    draft.pages,
-                    0,
-                    json.dumps(draft.warnings, ensure_ascii=False),
-                ),
+                f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                tuple(row[c] for c in _COLUMNS),
             )
         return self.get(draft.doc_id, version)  # type: ignore[return-value]
 
@@ -186,6 +227,43 @@ class Registry(ThreadLocalSQLite):
                 "UPDATE documents SET status=?, store_synced=0 WHERE doc_id=? AND version=?",
                 (status, doc_id, version),
             )
+
+    def restore(self, doc_id: str, version: int) -> None:
+        """Make an earlier version active again; the active one (if any) becomes superseded."""
+        today = date.today().isoformat()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE documents SET status='superseded', effective_to=?, store_synced=0 "
+                "WHERE doc_id=? AND status='active'",
+                (today, doc_id),
+            )
+            db.execute(
+                "UPDATE documents SET status='active', effective_to=NULL, store_synced=0 WHERE doc_id=? AND version=?",
+                (doc_id, version),
+            )
+
+    # -- edition suggestions -------------------------------------------------------------------------------
+
+    def suggest_edition(self, doc_id: str, of_doc_id: str, overlap: float, reason: str) -> EditionSuggestion:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO edition_suggestions VALUES (?,?,?,?,?)",
+                (doc_id, of_doc_id, overlap, reason, now),
+            )
+        return EditionSuggestion(doc_id, of_doc_id, overlap, reason, now)
+
+    def suggestions(self) -> list[EditionSuggestion]:
+        rows = self._db().execute("SELECT * FROM edition_suggestions ORDER BY created_at, doc_id").fetchall()
+        return [EditionSuggestion(**dict(r)) for r in rows]
+
+    def drop_suggestions(self, doc_id: str, of_doc_id: str | None = None) -> None:
+        """Forget the suggestion of this pair, or every one that names ``doc_id`` (merged or deleted)."""
+        with self._tx() as db:
+            if of_doc_id is not None:
+                db.execute("DELETE FROM edition_suggestions WHERE doc_id=? AND of_doc_id=?", (doc_id, of_doc_id))
+            else:
+                db.execute("DELETE FROM edition_suggestions WHERE doc_id=? OR of_doc_id=?", (doc_id, doc_id))
 
     def mark_synced(self, doc_id: str, version: int) -> None:
         with self._tx() as db:

@@ -12,22 +12,22 @@ import functools
 import hashlib
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import CQAError, IngestError
-from core.schema import PUBLIC_GROUP, Chunk, IngestItem, IngestReport
+from core.schema import PUBLIC_GROUP, Chunk, EditionMatch, IngestItem, IngestReport, SearchFilter
 from core.text import detect_language, safe_file_name
 from ingest.document import ChunkDraft, ParsedDocument
 from ingest.embedding_cache import EmbeddingCache
+from ingest.identity import new_doc_id, normalise_key, path_key, shingles, text_overlap
 from ingest.originals import Originals
 from ingest.read_ahead import ReadAhead
-from ingest.registry import DocumentVersion, Registry
+from ingest.registry import DocumentVersion, EditionSuggestion, Registry
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseEncoder
 from retrieval.store.base import StoredPoint, VectorStore
@@ -36,6 +36,8 @@ from settings.model import IngestSettings
 _REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府令|省令|条例|Act\b|Regulation|Directive|Law\b)")
 _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
 _EMBED_SLICE = 64
+_EVERY_CHUNK = SearchFilter(access_groups=None)
+"""Admin-side reads of a document's own chunks (edition matching), never shown to a user."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class IngestOptions:
     doc_type: str | None = None
     title: str | None = None
     doc_key: str | None = None
+    """The logical document: a key given before, or a stored document's id. Without it, a file is a new
+    edition only of the document last ingested from the same path."""
     effective_from: date | None = None
     access: tuple[str, ...] = ()
 
@@ -74,12 +78,6 @@ def infer_doc_type(title: str, source: str) -> str:
     if _REGULATION.search(text):
         return "regulation"
     return "manual"
-
-
-def normalise_key(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = re.sub(r"[\s_\-]+", " ", text).strip()
-    return text
 
 
 def file_sha256(path: Path) -> str:
@@ -231,8 +229,86 @@ class IngestService:
         self.store.delete_document(doc_id)
         for v in versions:
             self.registry.delete_version(doc_id, v.version)
+        self.registry.drop_suggestions(doc_id)
         self._audit(actor, "delete", {"doc_id": doc_id, "title": versions[-1].title,
                                       "versions": [v.version for v in versions]})
+
+    def plan(self, paths: list[Path], options: IngestOptions = IngestOptions()) -> IngestReport:
+        """What ``ingest`` would do, without reading or writing anything but file hashes (``--dry-run``):
+        which files are unchanged, which are new documents, which new edition replaces which version."""
+        items = []
+        for path in collect_files(paths):
+            try:
+                safe_file_name(path.name)
+                if not path.is_file():
+                    raise IngestError("no such file")
+                known = self._unchanged(file_sha256(path))
+            except (ValueError, OSError, IngestError) as exc:
+                items.append(IngestItem(path=str(path), status="failed", error=str(exc)))
+                continue
+            if known is not None:
+                items.append(IngestItem(path=str(path), doc_id=known.doc_id, status="unchanged",
+                                        version=known.version, title=known.title))
+                continue
+            doc_id, _, reason = self._identify(options, str(path.resolve()))
+            previous = self.registry.active_version(doc_id)
+            items.append(IngestItem(
+                path=str(path), doc_id=doc_id, status="would-update" if previous else "would-ingest",
+                title=options.title or "", replaces=_match(previous, reason) if previous else None,
+            ))
+        return IngestReport(documents=items, seconds=0.0)
+
+    def restore(self, doc_id: str, version: int, actor: str = "cli") -> DocumentVersion:
+        """Make an earlier version the active one again (undo a wrong supersede or withdrawal)."""
+        target = self.registry.get(doc_id, version)
+        if target is None or target.status == "pending":
+            raise CQAError(f"no version {version} of document {doc_id}")
+        if target.status == "active":
+            raise CQAError(f"version {version} of {target.title} is already the active one")
+        active = self.registry.active_version(doc_id)
+        self.registry.restore(doc_id, version)
+        self._sync_store_status()
+        self._audit(actor, "restore", {"doc_id": doc_id, "version": version, "title": target.title,
+                                       "replaced_version": active.version if active else None})
+        return self.registry.get(doc_id, version)  # type: ignore[return-value]
+
+    def suggestions(self) -> list[tuple[EditionSuggestion, DocumentVersion, DocumentVersion]]:
+        """Pending edition suggestions whose two documents are both still active: (suggestion, new, stored)."""
+        out = []
+        for s in self.registry.suggestions():
+            new, stored = self.registry.active_version(s.doc_id), self.registry.active_version(s.of_doc_id)
+            if new is not None and stored is not None:
+                out.append((s, new, stored))
+        return out
+
+    def confirm_edition(self, doc_id: str, of_doc_id: str, actor: str = "cli") -> DocumentVersion:
+        """An admin's confirmation that document ``doc_id`` is the next edition of ``of_doc_id``: its active
+        version becomes ``of_doc_id``'s next version (vectors from the embedding cache), and the separate
+        document is removed. The superseded edition stays queryable by date and can be restored."""
+        new, stored = self.registry.active_version(doc_id), self.registry.active_version(of_doc_id)
+        if new is None or stored is None or doc_id == of_doc_id:
+            raise CQAError(f"{doc_id} and {of_doc_id} must be two different active documents")
+        drafts = [
+            ChunkDraft(text=p["text"], section=p.get("section", ""), page_start=p.get("page_start"),
+                       page_end=p.get("page_end"))
+            for p in self._chunk_payloads(new)
+        ]
+        draft = replace(new, doc_id=of_doc_id, doc_key=stored.doc_key, status="pending",
+                        access=stored.access, doc_type=stored.doc_type)
+        _, _, version = self._store_version(draft, drafts, lambda: False, lambda _stage: None)
+        self.store.delete_document(doc_id)
+        for v in self.registry.versions_of(doc_id):
+            self.registry.delete_version(doc_id, v.version)
+        self.registry.drop_suggestions(doc_id)
+        self._audit(actor, "confirm_edition", {
+            "doc_id": of_doc_id, "version": version.version, "title": version.title, "from_doc_id": doc_id,
+            "replaces": f"{stored.title} v{stored.version}",
+        })
+        return version
+
+    def dismiss_suggestion(self, doc_id: str, of_doc_id: str, actor: str = "cli") -> None:
+        self.registry.drop_suggestions(doc_id, of_doc_id)
+        self._audit(actor, "dismiss_edition", {"doc_id": doc_id, "of_doc_id": of_doc_id})
 
     def page_pdf(self, doc_id: str, version: int, page: int) -> bytes | None:
         """The cited page of a PDF document version, for the source panel."""
@@ -289,14 +365,17 @@ class IngestService:
                     pages=known.pages,
                     chunks=known.chunks,
                     version=known.version,
+                    title=known.title,
                 )
             try:
                 doc = reader.read(path)
             finally:
                 after_read()
             title = options.title or doc.title or Path(source).stem
-            doc_id, doc_key = self._identify(options, title, source)
+            source_path = str(path.resolve())
+            doc_id, doc_key, reason = self._identify(options, source_path)
             previous = self.registry.active_version(doc_id)
+            is_new = not self.registry.versions_of(doc_id)
             stage("chunking")
             draft = DocumentVersion(
                 doc_id=doc_id,
@@ -314,26 +393,13 @@ class IngestService:
                 pages=doc.page_count or len(doc.pages),
                 chunks=0,
                 warnings=list(doc.warnings),
+                source_path=source_path,
             )
-            version = self.registry.begin_version(draft)
-            try:
-                chunks = self._chunks(doc, version)
-                if not chunks:
-                    raise IngestError("no text to index after chunking")
-                stage("embedding")
-                points, embedded = self._embed(chunks, reader.busy)
-                stage("storing")
-                self.store.upsert(points)
-                _flush(self.store)
-            except BaseException:
-                self.store.delete_document(version.doc_id, version.version)
-                self.registry.delete_version(version.doc_id, version.version)
-                raise
+            chunks, embedded, version = self._store_version(draft, self._drafts(doc), reader.busy, stage)
             if self.originals is not None:
                 self.originals.keep(path, sha)
-            self.registry.activate(doc_id, version.version, len(chunks))
-            self._sync_store_status()
             stage("done")
+            suggestion = self._suggest_edition(version, chunks) if is_new else None
             return IngestItem(
                 path=str(path),
                 doc_id=doc_id,
@@ -343,6 +409,9 @@ class IngestService:
                 embedded=embedded,
                 version=version.version,
                 warnings=version.warnings,
+                title=title,
+                replaces=_match(previous, reason) if previous else None,
+                suggested_edition_of=suggestion,
             )
         except (IngestError, CQAError) as exc:
             stage("failed")
@@ -351,22 +420,74 @@ class IngestService:
             stage("failed")
             return IngestItem(path=str(path), status="failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _identify(self, options: IngestOptions, title: str, source: str) -> tuple[str, str]:
-        """The logical document: --doc-key, else a known title, else the file name."""
-        candidates = (
-            [normalise_key(options.doc_key)]
-            if options.doc_key
-            else [
-                normalise_key(title),
-                normalise_key(Path(source).stem),
-            ]
-        )
-        for key in candidates:
+    def _store_version(
+        self,
+        draft: DocumentVersion,
+        drafts: list[ChunkDraft],
+        readers_busy: Callable[[], bool],
+        stage: Callable[[str], None],
+    ) -> tuple[list[Chunk], int, DocumentVersion]:
+        """Write a version's chunks as pending, then make it the active version (superseding the
+        active one) in one registry transaction; on any failure nothing of it remains."""
+        version = self.registry.begin_version(draft)
+        try:
+            chunks = self._chunks(drafts, version)
+            if not chunks:
+                raise IngestError("no text to index after chunking")
+            stage("embedding")
+            points, embedded = self._embed(chunks, readers_busy)
+            stage("storing")
+            self.store.upsert(points)
+            _flush(self.store)
+        except BaseException:
+            self.store.delete_document(version.doc_id, version.version)
+            self.registry.delete_version(version.doc_id, version.version)
+            raise
+        self.registry.activate(version.doc_id, version.version, len(chunks))
+        self._sync_store_status()
+        return chunks, embedded, version
+
+    def _identify(self, options: IngestOptions, source_path: str) -> tuple[str, str, str]:
+        """(doc_id, doc_key, why it is that document): ``--doc-key`` (a key or a stored document's id),
+        else the document last ingested from this path, else a new document keyed by its path."""
+        if options.doc_key:
+            key = normalise_key(options.doc_key)
             doc_id = self.registry.find_by_key(key)
             if doc_id:
-                return doc_id, key
-        key = candidates[0]
-        return "d" + hashlib.sha256(key.encode()).hexdigest()[:15], key
+                return doc_id, key, "doc key"
+            stored = self.registry.versions_of(options.doc_key.strip())
+            if stored:
+                return stored[0].doc_id, stored[0].doc_key, "doc key"
+            return new_doc_id(key), key, "doc key"
+        doc_id = self.registry.find_by_path(source_path)
+        if doc_id:
+            return doc_id, self.registry.versions_of(doc_id)[0].doc_key, "same path"
+        key = path_key(source_path)
+        return new_doc_id(key), key, ""
+
+    def _suggest_edition(self, version: DocumentVersion, chunks: list[Chunk]) -> EditionMatch | None:
+        """The stored document this new one most likely is a new edition of: same title or file name and
+        at least ``edition_overlap`` of the text in common. Recorded for an admin to confirm, never merged."""
+        title = normalise_key(version.title)
+        candidates = [
+            (v, "same title" if normalise_key(v.title) == title else "same file name")
+            for v in self.registry.active()
+            if v.doc_id != version.doc_id and (normalise_key(v.title) == title or v.source == version.source)
+        ]
+        if not candidates:
+            return None
+        mine = shingles([c.text for c in chunks])
+        best: EditionMatch | None = None
+        for other, reason in candidates:
+            overlap = round(text_overlap(mine, shingles([p["text"] for p in self._chunk_payloads(other)])), 3)
+            if overlap >= self.settings.edition_overlap and (best is None or overlap > (best.overlap or 0)):
+                best = _match(other, reason, overlap)
+        if best is not None:
+            self.registry.suggest_edition(version.doc_id, best.doc_id, best.overlap or 0.0, best.reason)
+        return best
+
+    def _chunk_payloads(self, version: DocumentVersion) -> list[dict]:
+        return self.store.chunks_by_index(version.doc_id, version.version, list(range(version.chunks)), _EVERY_CHUNK)
 
     def _drafts(self, doc: ParsedDocument) -> list[ChunkDraft]:
         from ingest.chunking import chunk_document
@@ -378,9 +499,9 @@ class IngestService:
             overlap_sentences=self.settings.chunk_overlap_sentences,
         )
 
-    def _chunks(self, doc: ParsedDocument, version: DocumentVersion) -> list[Chunk]:
+    def _chunks(self, drafts: list[ChunkDraft], version: DocumentVersion) -> list[Chunk]:
         chunks = []
-        for i, d in enumerate(self._drafts(doc)):
+        for i, d in enumerate(drafts):
             prefix = f"{version.title}\n{d.section}\n" if self.settings.embed_title_prefix else ""
             chunks.append(
                 Chunk(
@@ -434,6 +555,11 @@ class IngestService:
             _flush(self.store)
         for v in unsynced:
             self.registry.mark_synced(v.doc_id, v.version)
+
+
+def _match(version: DocumentVersion, reason: str, overlap: float | None = None) -> EditionMatch:
+    return EditionMatch(doc_id=version.doc_id, title=version.title, version=version.version, overlap=overlap,
+                        reason=reason)
 
 
 def _flush(store: VectorStore) -> None:

@@ -85,6 +85,11 @@ class IngestSettings(BaseModel):
     read_workers: int = Field(
         default=2, ge=0, description="Processes that read the next files while one is embedded (0: read in-process)"
     )
+    edition_overlap: float = Field(
+        default=0.5, gt=0.0, le=1.0,
+        description="Text in common (0-1) above which a new document with a stored one's title or file name "
+        "is suggested to admins as its new edition",
+    )
 
 
 class UISettings(BaseModel):

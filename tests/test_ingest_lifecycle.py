@@ -26,9 +26,11 @@ EVERYONE = SearchFilter(access_groups=None)
 
 def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_dates(container):
     first = container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1))).documents[0]
-    second = container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1))).documents[0]
+    second = container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1), doc_key=first.doc_id))
+    second = second.documents[0]
     assert (first.status, second.status) == ("ingested", "updated")
     assert second.doc_id == first.doc_id and second.version == 2
+    assert second.replaces is not None and second.replaces.version == 1
     assert first.embedded == first.chunks and 0 < second.embedded < second.chunks  # unchanged text: cached
     versions = {v.version: v for v in container.registry.versions_of(first.doc_id)}
     assert versions[1].status == "superseded" and versions[1].effective_to == date(2025, 4, 1)
@@ -43,8 +45,8 @@ def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_da
 
 
 def test_the_old_edition_never_reaches_the_answer_context(container):
-    container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1)))
-    container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1)))
+    [first] = container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1))).documents
+    container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1), doc_key=first.doc_id))
     staff_filter = Requester(groups=()).search_filter()
     hits = container.retrieval.retrieve("健康保険証は本人確認書類として使えますか？", staff_filter, k=8)
     assert hits and all(h.version == 2 for h in hits)

@@ -36,7 +36,8 @@ STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.
 
 def show_report(report) -> None:
     rows = [{"file": Path(d.path).name, "status": d.status, "version": d.version, "chunks": d.chunks,
-             "embedded": d.embedded, "error": d.error or ""} for d in report.documents]
+             "embedded": d.embedded, t("replaces", L): d.replaces.label() if d.replaces else "",
+             "error": d.error or ""} for d in report.documents]
     st.table(pd.DataFrame(rows))
     for r in rows:
         if r["status"] == "failed":
@@ -67,6 +68,26 @@ if submitted and (files or folder.strip()):
         show_report(services.ingest.ingest_uploads(uploads, options, show, actor=user.name))
     overall.progress(1.0, text="")
 
+suggestions = services.ingest.suggestions()
+if suggestions:
+    st.subheader(t("suggestions", L))
+for suggestion, new, stored in suggestions:
+    with st.container(border=True):
+        st.write(t("suggestion_text", L, new=new.title, source=new.source, old=stored.title, version=stored.version,
+                   reason=suggestion.reason, overlap=f"{suggestion.overlap:.0%}"))
+        c1, c2 = st.columns(2)
+        key = f"{suggestion.doc_id}-{suggestion.of_doc_id}"
+        if c1.button(t("confirm_edition", L), key=f"confirm-{key}"):
+            merged = services.ingest.confirm_edition(suggestion.doc_id, suggestion.of_doc_id, actor=user.name)
+            st.session_state["documents_notice"] = t("edition_confirmed", L, title=merged.title,
+                                                     version=merged.version)
+            st.rerun()
+        if c2.button(t("dismiss", L), key=f"dismiss-{key}"):
+            services.ingest.dismiss_suggestion(suggestion.doc_id, suggestion.of_doc_id, actor=user.name)
+            st.rerun()
+if notice := st.session_state.pop("documents_notice", None):
+    st.success(notice)
+
 versions = services.registry.all_versions()
 if versions:
     frame = pd.DataFrame(
@@ -95,6 +116,15 @@ if versions:
         if st.button(t("withdraw", L)):
             services.ingest.withdraw(active[target], actor=user.name)
             st.rerun()
+    earlier = {f"{v.title} v{v.version} ({v.status})": v for v in versions if v.status in ("superseded", "withdrawn")}
+    if earlier:
+        with st.expander(t("restore", L)):
+            chosen = earlier[st.selectbox(t("restore_version", L), list(earlier))]
+            if st.button(t("restore", L)):
+                restored = services.ingest.restore(chosen.doc_id, chosen.version, actor=user.name)
+                st.session_state["documents_notice"] = t("restored", L, title=restored.title,
+                                                         version=restored.version)
+                st.rerun()
     documents = {f"{v.title} ({v.doc_id})": v.doc_id for v in versions}
     with st.expander(t("delete", L)):
         doomed = st.selectbox(t("delete_document", L), list(documents))
