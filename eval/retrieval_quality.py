@@ -46,7 +46,8 @@ from eval.passages import GoldPassage, chunk_hits_passage, words
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
-DATASETS = ("obliqa-dev", "obliqa-aml", "jfinteb-wikinews", "jfinteb-wikipedia")
+DATASETS = ("obliqa-dev", "obliqa-aml", "jfinteb-wikinews", "jfinteb-wikipedia", "dev-pages", "dev-pages-ja",
+            "dev-pages-en")
 MODES = ("hybrid", "dense", "sparse")
 KS = (1, 5, 10)
 WORD_BUDGETS = (1000, 2000)
@@ -74,6 +75,9 @@ TARGETS = {
     "obliqa-dev": ("recall@10", 0.80),
     "jfinteb-wikinews": ("ndcg@10", 0.90),
     "jfinteb-wikipedia": ("ndcg@10", 0.96),
+    "dev-pages": ("page_hit@1", 0.85),
+    "dev-pages-ja": ("page_hit@1", 0.85),
+    "dev-pages-en": ("page_hit@1", 0.85),
 }
 OBLIQA_PUBLISHED = [
     {
@@ -96,6 +100,8 @@ class Query:
     """JFinTEB: relevant document ids."""
     gold: list[GoldPassage] = field(default_factory=list)
     """ObliQA: gold passages."""
+    gold_units: list = field(default_factory=list)
+    """Page-level sets: the question's gold sources (eval.testset.GoldSource)."""
 
 
 @dataclass
@@ -106,10 +112,12 @@ class Dataset:
     level: str
     """'doc' (collapse chunks to documents) or 'passage' (score chunks against gold passages)."""
     queries: list[Query]
-    files: Callable[[Path], list[tuple[Path, dict]]]
-    """Writes/locates the corpus files; returns (path, ingest options) per document."""
+    files: Callable[[Path], list[Path]]
+    """Writes/locates the corpus: the files and folders an admin would pass to ``python -m ingest``."""
     published: list[dict]
     notes: list[str] = field(default_factory=list)
+    typed_options: Callable[[Path], dict] | None = None
+    """Experiment ``typed-titles``: the ingest options an admin would have to type per file."""
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -149,8 +157,7 @@ def _jfinteb(name: str, corpus: Path, max_docs: int | None = None, limit: int | 
         corpus_id = f"{name}-q{len(queries)}-d{max_docs}"
         label = f"JFinTEB {sub}: SAMPLE of {len(keep)} documents (relevant ones + first in file order)"
 
-    def files(workdir: Path) -> list[tuple[Path, dict]]:
-        out = []
+    def files(workdir: Path) -> list[Path]:
         target = workdir / "docs"
         target.mkdir(parents=True, exist_ok=True)
         for doc in docs:
@@ -159,10 +166,8 @@ def _jfinteb(name: str, corpus: Path, max_docs: int | None = None, limit: int | 
                 continue  # empty documents cannot be ingested; repeated texts are stored once
             if keep is not None and docid not in keep:
                 continue
-            path = target / f"{docid}.txt"
-            path.write_text(doc["text"] + "\n", encoding="utf-8")
-            out.append((path, {"doc_key": f"jfinteb-{sub}-{docid}"}))
-        return out
+            (target / f"{docid}.txt").write_text(doc["text"] + "\n", encoding="utf-8")
+        return [target]
 
     return Dataset(
         name=name,
@@ -233,11 +238,11 @@ def _obliqa(name: str, corpus: Path, corpus_variant: str) -> Dataset:
     txt = folder / "regulatory_documents_txt"
     whole = name == "obliqa-dev" or corpus_variant == "all"
 
-    def files(workdir: Path) -> list[tuple[Path, dict]]:
-        paths = sorted(txt.glob("*.txt"))
-        if not whole:
-            paths = [p for p in paths if p.stem == "AML_VER09.211223"]
-        return [(p, {"title": titles.get(p.stem, p.stem), "doc_key": f"obliqa-{p.stem}"}) for p in paths]
+    def files(workdir: Path) -> list[Path]:
+        return [txt] if whole else [txt / "AML_VER09.211223.txt"]
+
+    def typed_options(path: Path) -> dict:
+        return {"title": titles.get(path.stem, path.stem), "doc_key": f"obliqa-{path.stem}"}
 
     notes = ["published figure: ObliQA test split; ours: dev split"]
     if skipped:
@@ -251,6 +256,41 @@ def _obliqa(name: str, corpus: Path, corpus_variant: str) -> Dataset:
         files=files,
         published=OBLIQA_PUBLISHED,
         notes=notes,
+        typed_options=typed_options,
+    )
+
+
+DEV_PAGE_SETS = {
+    "dev-pages": ("dev_retrieval_ja.jsonl", "dev_retrieval_en.jsonl"),
+    "dev-pages-ja": ("dev_retrieval_ja.jsonl",),
+    "dev-pages-en": ("dev_retrieval_en.jsonl",),
+}
+
+
+def shared_documents(corpus: Path) -> list[Path]:
+    """Every shared PDF and the e-Gov law texts: the staff questions' documents and their distractors."""
+    pdfs = sorted(p for p in corpus.rglob("*.pdf") if "obliqa" not in p.parts)
+    return [*pdfs, corpus / "ja" / "egov_laws_2013" / "text"]
+
+
+def _dev_pages(name: str, corpus: Path, testsets: tuple[Path, ...] = ()) -> Dataset:
+    from eval.page_retrieval import load_cases
+
+    if not testsets:
+        testsets = tuple(REPO / "eval" / "testsets" / f for f in DEV_PAGE_SETS[name])
+    if not (corpus / "ja" / "fsa_amlcft").is_dir():
+        raise FileNotFoundError(f"the shared corpus is needed at {corpus}")
+    cases = load_cases(testsets)
+    queries = [Query(c.id, c.question, gold_units=c.gold_sources) for c in cases]
+    return Dataset(
+        name=name,
+        corpus_id="shared-docs",
+        corpus_label="every shared PDF and the 18 e-Gov law texts",
+        level="page",
+        queries=queries,
+        files=lambda workdir: shared_documents(corpus),
+        published=[],
+        notes=[f"questions: {', '.join(p.name for p in testsets)}; floor: BM25 over whole pages / law articles"],
     )
 
 
@@ -269,6 +309,8 @@ def load_dataset(
         raise UsageError("--max-docs applies to the JFinTEB sets only")
     if name.startswith("obliqa-"):
         return _obliqa(name, corpus, corpus_variant)
+    if name in DEV_PAGE_SETS:
+        return _dev_pages(name, corpus)
     raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
 
 
@@ -444,10 +486,20 @@ def _llamaindex_chunks(service) -> None:
 EXPERIMENTS = {
     "latin-surface": "Sudachi BM25 terms keep Latin-script words as written (see _latin_surface_sparse)",
     "llamaindex-chunks": "the ingest benchmark baseline's chunking: SentenceSplitter(512, 50), no title prefix",
+    "typed-titles": "ObliQA: each file ingested with the title and doc key an admin would have to type",
 }
 
 
-_EXPERIMENT_CODE = {"latin-surface": _latin_surface_sparse, "llamaindex-chunks": _llamaindex_chunks}
+def _typed_titles(service, files: list[Path], typed_options) -> list:
+    """Each file ingested alone with the options an admin would type (``--title``, ``--doc-key``)."""
+    from ingest.service import IngestOptions, collect_files
+
+    return [item for f in collect_files(files)
+            for item in service.ingest([f], IngestOptions(**typed_options(f))).documents]
+
+
+_EXPERIMENT_CODE = {"latin-surface": _latin_surface_sparse, "llamaindex-chunks": _llamaindex_chunks,
+                    "typed-titles": _typed_titles}
 
 
 def _code_hash(function) -> str:
@@ -512,18 +564,20 @@ def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> 
     if "llamaindex-chunks" in facts["experiments"]:
         _llamaindex_chunks(service)
     service.recover()
-    failed: list[str] = []
-    chunks = 0
-    last = time.perf_counter()
-    for i, (file, opts) in enumerate(files, 1):
-        report = service.ingest([file], IngestOptions(**opts))
-        for item in report.documents:
-            if item.status == "failed":
-                failed.append(f"{Path(item.path).name}: {item.error}")
-            chunks += item.chunks
-        if time.perf_counter() - last > 10 or i == len(files):
-            last = time.perf_counter()
-            _log(f"  ingested {i}/{len(files)} files, {chunks} chunks, {last - started:.0f} s")
+    if "typed-titles" in facts["experiments"]:
+        if dataset.typed_options is None:
+            raise UsageError(f"--experiment typed-titles applies to the ObliQA sets, not {dataset.name}")
+        items = _typed_titles(service, files, dataset.typed_options)
+    else:  # the user's path: one `python -m ingest PATH...` with the CLI's defaults
+        last = [time.perf_counter()]
+
+        def progress(p) -> None:
+            if p.stage == "done" and (time.perf_counter() - last[0] > 10 or p.file_index + 1 == p.file_count):
+                last[0] = time.perf_counter()
+                _log(f"  ingested {p.file_index + 1}/{p.file_count} files, {last[0] - started:.0f} s")
+
+        items = service.ingest(files, IngestOptions(), progress).documents
+    failed = [f"{Path(i.path).name}: {i.error}" for i in items if i.status == "failed"]
     store.flush_now()
     ingest_seconds = time.perf_counter() - started
     optimize = getattr(container.store, "optimize", None)
@@ -533,7 +587,8 @@ def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> 
     return {
         "dataset_corpus": dataset.corpus_id,
         "corpus": dataset.corpus_label,
-        "files": len(files),
+        "files": len(items),
+        "documents": len(container.registry.active()),
         "failed": failed,
         "chunks": container.store.count(SearchFilter()),
         "ingest_seconds": round(ingest_seconds, 1),
@@ -645,7 +700,9 @@ def evaluate(
     rrf_weights: tuple[float, float] | None = None,
     experiments: tuple[str, ...] = (),
     reuse_stale: bool = False,
+    rankings: bool = False,
 ) -> dict:
+    """``rankings``: also return each query's ranked chunk ids (to compare with the CLI's)."""
     from core.schema import SearchFilter
 
     overrides = overrides or {}
@@ -660,16 +717,23 @@ def evaluate(
         # Documents hold several chunks: fetch deeper, then keep each document's best chunk. Passages: deep
         # enough for the word budgets.
         if depth is None:
-            depth = max(4 * k, settings.retrieval.candidates) if dataset.level == "doc" else max(k, PASSAGE_DEPTH)
+            depth = max(4 * k, settings.retrieval.candidates) if dataset.level != "passage" else max(k, PASSAGE_DEPTH)
         service.retrieve(queries[0].text if queries else "warm-up", flt, depth)  # load models, warm caches
         latencies: list[float] = []
         per_query: list[dict[str, float]] = []
         token_cache: dict[str, list[str]] = {}
+        source_paths = {v.doc_id: v.source_path for v in container.registry.active()}
+        chunk_ids: dict[str, list[str]] = {}
         for query in queries:
             started = time.perf_counter()
             hits = service.retrieve(query.text, flt, depth)
             latencies.append((time.perf_counter() - started) * 1000)
-            if dataset.level == "doc":
+            chunk_ids[query.qid] = [h.chunk_id for h in hits]
+            if dataset.level == "page":
+                from eval.page_retrieval import ranked_units, score_units
+
+                per_query.append(score_units(ranked_units(hits, source_paths), query.gold_units))
+            elif dataset.level == "doc":
                 ranked: list[str] = []
                 for h in hits:
                     doc = Path(h.source).stem
@@ -691,7 +755,10 @@ def evaluate(
             name: round(sum(q[name] for q in per_query) / len(per_query), 4) for name in (per_query or [{}])[0]
         }
         target_metric, target = TARGETS[dataset.name]
-        return {
+        extra: dict = {"rankings": chunk_ids} if rankings else {}
+        if dataset.level == "page":
+            extra["floor"] = _page_floor(container, index.path, queries, per_query)
+        return extra | {
             "dataset": dataset.name,
             "corpus": dataset.corpus_label,
             "level": dataset.level,
@@ -739,6 +806,37 @@ def evaluate(
         container.close()
 
 
+def _page_floor(container, index_path: Path, queries: list[Query], ours: list[dict]) -> dict:
+    """Plain BM25 over whole pages / sections of the same documents, on the same queries, in this process;
+    with the questions where ours and the floor differ at rank 1."""
+    from eval.page_retrieval import Bm25Floor, floor_units, load_units, save_units, score_units
+    from ingest.chunking import chunk_document
+
+    cached = index_path / "floor_units.json"
+    if cached.is_file():
+        units = load_units(cached)
+    else:
+        settings = container.settings.ingest
+
+        def sections(doc):
+            return chunk_document(doc, container.embedder.count_tokens, settings.chunk_tokens, 0)
+
+        units = floor_units([v.source_path for v in container.registry.active()], settings.max_file_mb << 20, sections)
+        save_units(units, cached)
+    floor = Bm25Floor(units, container.sparse.terms)
+    per_query = [score_units(floor.search(q.text, 10), q.gold_units) for q in queries]
+    metrics = {name: round(sum(q[name] for q in per_query) / len(per_query), 4) for name in per_query[0]}
+    return {
+        "system": "BM25 (bm25s) over whole pages and law articles, Sudachi terms",
+        "units": len(units),
+        "metrics": metrics,
+        "ours_only_at_1": [q.qid for q, a, b in zip(queries, ours, per_query, strict=True)
+                           if a["page_hit@1"] > b["page_hit@1"]],
+        "floor_only_at_1": [q.qid for q, a, b in zip(queries, ours, per_query, strict=True)
+                            if a["page_hit@1"] < b["page_hit@1"]],
+    }
+
+
 def format_report(r: dict) -> str:
     m = r["metrics"]
     lines = [
@@ -757,6 +855,14 @@ def format_report(r: dict) -> str:
     lines.append(f"latency ms   p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  (load average {lat['load_avg']})")
     t = r["target"]
     lines.append(f"target       {t['metric']} >= {t['value']}: {'met' if t['met'] else 'NOT met'}")
+    if "floor" in r:
+        f = r["floor"]
+        lines.append("")
+        lines.append(f"floor: {f['system']} ({f['units']} units)")
+        for name, value in f["metrics"].items():
+            lines.append(f"{name:<12} {m[name]:>8.4f} ours  {value:>8.4f} floor")
+        lines.append(f"first page right by ours only: {len(f['ours_only_at_1'])}, by the floor only: "
+                     f"{len(f['floor_only_at_1'])} ({', '.join(f['floor_only_at_1'][:12])})")
     if r["published"]:
         lines.append("")
         lines.append("published (for comparison; other split and/or system):")

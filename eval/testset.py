@@ -34,6 +34,8 @@ class GoldSource(BaseModel):
     """File name of the document (compared by file name, not folder)."""
     pages: list[int] = Field(default_factory=list)
     """Pages that hold the answer; empty means any page of the file."""
+    sections: list[str] = Field(default_factory=list)
+    """For a page-less document (a law text): the articles that hold the answer, e.g. 第六条."""
 
     @field_validator("source")
     @classmethod
@@ -57,6 +59,8 @@ class TestCase(BaseModel):
     gold_sources: list[GoldSource] = Field(default_factory=list)
     answerable: bool = True
     tags: list[str] = Field(default_factory=list)
+    history: list[dict[str, str]] = Field(default_factory=list)
+    """Earlier turns of the conversation ({"role": "user"|"assistant", "content": ...}) for a follow-up."""
 
     @field_validator("id", "question")
     @classmethod

@@ -79,15 +79,17 @@ class RetrievalService:
 
 
 def weighted_rrf(legs: list[tuple[float, list[ScoredPayload]]], rrf_k: int, limit: int) -> list[ScoredPayload]:
-    """Reciprocal rank fusion with a weight per leg (ranks from 1), keyed by chunk id."""
+    """Reciprocal rank fusion with a weight per leg (ranks from 1), keyed by chunk id. Equal scores (the same
+    text in two documents) are ordered by chunk id, within each leg and after fusion, so a ranking does not
+    depend on the order in which a store returns ties."""
     scores: dict[str, float] = {}
     first: dict[str, ScoredPayload] = {}
     for weight, results in legs:
-        for rank, r in enumerate(results, 1):
+        for rank, r in enumerate(sorted(results, key=lambda r: (-r.score, r.payload[K_CHUNK_ID])), 1):
             key = r.payload[K_CHUNK_ID]
             scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
             first.setdefault(key, r)
-    order = sorted(scores, key=lambda key: -scores[key])[:limit]
+    order = sorted(scores, key=lambda key: (-scores[key], key))[:limit]
     return [ScoredPayload(first[key].payload, scores[key], first[key].dense_vector) for key in order]
 
 

@@ -164,3 +164,52 @@ def test_jfinteb_wikinews_sample_end_to_end(tmp_path, capsys):
     baseline = json.loads(capsys.readouterr().out)
     assert not baseline["index"]["reused"] and baseline["settings"]["experiments"] == ["llamaindex-chunks"]
     assert baseline["index"]["chunks"] != result["index"]["chunks"]
+
+
+# -- page-level scoring and the user's path ------------------------------------------------------------------
+
+
+def test_page_units_match_gold_by_path_suffix_page_and_article():
+    from eval.page_retrieval import Unit, score_units, unit_matches
+    from eval.testset import GoldSource
+
+    jsda = Unit("/corpus/ja/fsa_jsda_samples/jsda/content.pdf", 7)
+    handbook = Unit("/corpus/ja/fsa_jsda_samples/jsdahandbook/content.pdf", 7)
+    gold = GoldSource(source="ja/fsa_jsda_samples/jsda/content.pdf", pages=[7])
+    assert unit_matches(jsda, gold) and not unit_matches(handbook, gold)  # six files are named content.pdf
+    law = GoldSource(source="ja/egov_laws_2013/text/銀行法.txt", sections=["第十二条"])
+    assert unit_matches(Unit("/c/ja/egov_laws_2013/text/銀行法.txt", None, "第十二条"), law)
+    assert not unit_matches(Unit("/c/ja/egov_laws_2013/text/銀行法.txt", None, "第十二条の二"), law)
+    assert score_units([handbook, jsda], [gold]) == {"page_hit@1": 0.0, "page_hit@5": 1.0, "page_hit@10": 1.0,
+                                                     "mrr@10": 0.5}
+
+
+def test_the_harness_ranks_exactly_as_python_m_ingest_and_python_m_retrieval_do(tmp_path):
+    """The harness builds its index the way an admin does (one `python -m ingest FOLDER`, CLI defaults, no
+    typed titles) and searches as `python -m retrieval --queries` does: the same chunks in the same order."""
+    from eval.retrieval_quality import Dataset, Query, evaluate
+    from eval.testset import GoldSource
+    from tests.conftest import SAMPLES
+    from tests.helpers import run_cli
+
+    questions = {"q1": "口座開設時の本人確認書類は？", "q2": "What is the gift limit for staff?",
+                 "q3": "現金200万円を超える取引の確認", "q4": "suspicious transaction report deadline"}
+    gold = [GoldSource(source="ja_account_opening_manual.pdf", pages=[1])]
+    dataset = Dataset(name="dev-pages", corpus_id="samples", corpus_label="samples", level="page",
+                      queries=[Query(qid, text, gold_units=gold) for qid, text in questions.items()],
+                      files=lambda workdir: [SAMPLES], published=[])
+    result = evaluate(dataset, data_dir=tmp_path / "harness", rankings=True)
+    assert result["floor"]["units"] > 0 and 0.0 <= result["floor"]["metrics"]["page_hit@1"] <= 1.0
+
+    data = tmp_path / "cli"
+    assert run_cli("ingest", str(SAMPLES), data_dir=data).returncode == 0
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"id": q, "query": t}, ensure_ascii=False) + "\n"
+                               for q, t in questions.items()), encoding="utf-8")
+    proc = run_cli("retrieval", "--queries", str(queries), "--json", data_dir=data)  # the CLI's default k, 10
+    assert proc.returncode == 0, proc.stderr
+    cli = {row["id"]: [h["chunk_id"] for h in row["hits"]] for row in map(json.loads, proc.stdout.splitlines())}
+    # the first 10 of the harness's deeper list (a store may break a tie at its candidate limit either way,
+    # which moves only the last places of a 40-deep list)
+    assert cli == {q: ids[:10] for q, ids in result["rankings"].items()}
+    assert all(len(ids) == 10 for ids in cli.values())
