@@ -97,6 +97,11 @@ class Timings(BaseModel):
     total_ms: float = 0.0
 
 
+RefusalReason = Literal["no_relevant_passage", "not_stated", "only_unsupported"]
+"""no_relevant_passage: nothing relevant was found (the LLM was not asked); not_stated: passages were found
+but the model said they do not state it; only_unsupported: every claim the model made failed verification."""
+
+
 class Answer(BaseModel):
     answer: str
     citations: list[Citation]
@@ -104,7 +109,11 @@ class Answer(BaseModel):
     contexts: list[Hit]
     timings: Timings
     sentences: list[AnswerSentence] = Field(default_factory=list)
+    """Every sentence the model wrote, with the verifier's decision (the answer keeps the verified ones)."""
     unsupported_sentences: int = 0
+    removed_claims: list[str] = Field(default_factory=list)
+    """Sentences removed from the answer because no cited source supports them ("not found in the documents")."""
+    refusal_reason: RefusalReason | None = None
     invalid_markers: list[int] = Field(default_factory=list)
     language: str = "ja"
     prompt_version: str = ""

@@ -7,6 +7,7 @@
     gate RUN --min faithfulness=0.8 [--min ...] [--max latency_p95_ms=5000]
     export RUN --csv FILE | --html FILE
     retrieval ...            (retrieval quality on public labelled sets)
+    verifier build|measure   (the citation verifier on labelled sentences)
 
 Run ids may be abbreviated to a unique prefix, or be ``latest`` / ``previous``."""
 
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 from core.cli import ArgumentParser, UsageError, open_container, print_json, run
+
+VERIFIER_SET = Path(__file__).resolve().parent / "testsets" / "verifier_labelled.jsonl"
 
 
 def _parser() -> ArgumentParser:
@@ -76,6 +79,12 @@ def _parser() -> ArgumentParser:
 
     sub.add_parser("retrieval", help="retrieval quality on public labelled sets (python -m eval retrieval --help)",
                    add_help=False)
+
+    v = sub.add_parser("verifier", help="the citation verifier's precision/recall on labelled sentences")
+    v.add_argument("action", choices=("build", "measure"))
+    v.add_argument("--set", dest="labelled", type=Path, default=VERIFIER_SET, help="the labelled .jsonl")
+    v.add_argument("--corpus-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
+    v.add_argument("--json", action="store_true")
     return p
 
 
@@ -274,6 +283,27 @@ def _cmd_import_obliqa(args) -> int:
     return 0
 
 
+def _cmd_verifier(args) -> int:
+    from eval.verifier_set import build, measure, read_jsonl, write_jsonl
+
+    if args.action == "build":
+        if not args.corpus_dir.is_dir():
+            raise UsageError(f"the shared corpus is needed at {args.corpus_dir}")
+        items = build(args.corpus_dir)
+        write_jsonl(items, args.labelled)
+        _say(f"wrote {len(items)} labelled sentences to {args.labelled}")
+        return 0
+    result = measure(read_jsonl(args.labelled))
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{result['items']} labelled sentences: unsupported precision {result['unsupported_precision']}, "
+          f"recall {result['unsupported_recall']}; supported kept {result['supported_kept']}")
+    for kind, accuracy in result["accuracy_by_perturbation"].items():
+        print(f"  {kind:<10} {accuracy:.3f} of {result['count_by_perturbation'][kind]}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "retrieval":
         import importlib.util
@@ -293,6 +323,7 @@ def main(argv: list[str]) -> int:
         "gate": _cmd_gate,
         "export": _cmd_export,
         "import-obliqa": _cmd_import_obliqa,
+        "verifier": _cmd_verifier,
     }[args.command](args)
 
 

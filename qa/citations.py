@@ -1,10 +1,11 @@
 """Citation verification after generation.
 
-Each answer sentence's ``[n]`` markers must name a provided source, and the sentence must
-be supported by one of the sources it cites: lexical overlap of character bigrams (Japanese)
-or words (English) between the sentence and the source's best-matching sentence. That
-sentence is the quote shown to the user. Sentences the model left uncited get a citation
-only when one source clearly supports them.
+Each answer sentence's ``[n]`` markers must name a provided source, and the sentence must be supported by
+one of the sources it cites: lexical overlap of character bigrams (Japanese) or words (English) with the
+source's best-matching sentence (the quote shown to the user), every specific it states (numbers, periods,
+amounts, articles, named laws and bodies: ``qa.claims``) found in that source, and the same polarity (no
+added or dropped negation). Sentences the model left uncited get a citation only when one source clearly
+supports them. Every sentence is a claim, however short, except one that only introduces a list.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from core.schema import AnswerSentence, Citation, Hit
 from core.text import detect_language
+from qa.claims import is_connective, missing_specifics, negated, strip_specifics
 
 MARKER = re.compile(r"\s*[\[［【]\s*(\d{1,2})(?:\s*[,，、]\s*(\d{1,2}))*\s*[\]］】]")
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
@@ -23,6 +25,8 @@ _JA_CHARS = re.compile(r"[^\s、。，．・「」『』（）()\[\]［］【】
 
 SUPPORT_THRESHOLD = 0.35
 ATTRIBUTION_THRESHOLD = 0.5
+MIN_CONTENT_FEATURES = 3
+"""Features a claim needs besides its numbers to be verifiable: "10" or "7年です" alone cannot be checked."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,22 @@ class Verification:
     sentences: list[AnswerSentence]
     citations: list[Citation]
     invalid_markers: list[int]
+    raw: list[str]
+    """Each sentence as the model wrote it (markers and Markdown included), aligned with ``sentences``."""
+
+    def supported_text(self, answer: str) -> str:
+        """The answer with every unsupported sentence taken out, its Markdown otherwise kept."""
+        for raw, sentence in zip(self.raw, self.sentences, strict=True):
+            if not sentence.verified:
+                answer = answer.replace(raw, "", 1)
+        lines = [ln.rstrip() for ln in answer.split("\n")]
+        kept = [ln for ln in lines if ln.strip(" \t-*・•0123456789.)") or not ln.strip()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+    @property
+    def claims(self) -> list[AnswerSentence]:
+        """Verified sentences that state something (not mere list introductions)."""
+        return [s for s in self.sentences if s.verified and not is_connective(s.text)]
 
     @property
     def unsupported(self) -> int:
@@ -52,9 +72,11 @@ def _features(text: str) -> set[str]:
     return set(_WORD.findall(MARKER.sub("", lowered)))
 
 
-def support(sentence: str, passage: str) -> tuple[float, str]:
-    """(share of the sentence's features found in the passage's best sentence, that sentence)."""
-    claim = _features(sentence)
+def support(sentence: str, passage: str, given: set[str] | None = None) -> tuple[float, str]:
+    """(share of the sentence's features found in the passage's best sentence, that sentence). Features in
+    ``given`` (the source's title and section: a law's chunk does not repeat the law's name) are not asked of
+    the passage."""
+    claim = _features(sentence) - (given or set())
     if not claim:
         return 0.0, ""
     best, quote = 0.0, ""
@@ -67,9 +89,24 @@ def support(sentence: str, passage: str) -> tuple[float, str]:
     return best, quote
 
 
+def supports(sentence: str, hit: Hit) -> tuple[bool, float, str]:
+    """(whether ``hit`` supports the claim, lexical support, the quote): enough content besides its numbers to
+    be checked at all (a bare "10" cannot be), overlap above the threshold, every specific stated in the
+    source (its title and section count: a law's chunk does not repeat the law's name or article number),
+    and the quote's polarity."""
+    if len(_features(strip_specifics(sentence))) < MIN_CONTENT_FEATURES:
+        return False, 0.0, ""
+    score, quote = support(sentence, hit.text, _features(f"{hit.title} {hit.section}"))
+    if score < SUPPORT_THRESHOLD:
+        return False, score, quote
+    ok = not missing_specifics(sentence, f"{hit.title}\n{hit.section}\n{hit.text}")
+    return ok and negated(sentence) == negated(quote), score, quote
+
+
 def verify_answer(answer: str, sources: list[Hit]) -> Verification:
     """Check every sentence of ``answer`` against the numbered ``sources`` (1-based)."""
     sentences: list[AnswerSentence] = []
+    raw: list[str] = []
     citations: dict[int, Citation] = {}
     invalid: list[int] = []
     for text in split_sentences(answer):
@@ -80,26 +117,26 @@ def verify_answer(answer: str, sources: list[Hit]) -> Verification:
         valid = [n for n in dict.fromkeys(markers) if 1 <= n <= len(sources)]
         invalid.extend(n for n in markers if n not in valid)
         verified = False
-        if valid:
+        if is_connective(body):
+            verified = True  # "以下のとおりです：" introduces a list and makes no claim
+        elif valid:
             for n in valid:
-                score, quote = support(body, sources[n - 1].text)
-                ok = score >= SUPPORT_THRESHOLD
+                ok, score, quote = supports(body, sources[n - 1])
                 verified = verified or ok
                 _merge(citations, n, sources[n - 1], quote, score, ok)
-        elif len(_features(body)) >= 4:
-            best_n, best_score, best_quote = 0, 0.0, ""
-            for n, hit in enumerate(sources, start=1):
-                score, quote = support(body, hit.text)
-                if score > best_score:
-                    best_n, best_score, best_quote = n, score, quote
-            if best_score >= ATTRIBUTION_THRESHOLD:
-                valid = [best_n]
-                verified = True
-                _merge(citations, best_n, sources[best_n - 1], best_quote, best_score, True)
         else:
-            verified = True  # a connective fragment ("以下のとおりです。") makes no claim
+            best: tuple[int, float, str] | None = None
+            for n, hit in enumerate(sources, start=1):
+                ok, score, quote = supports(body, hit)
+                if ok and score >= ATTRIBUTION_THRESHOLD and (best is None or score > best[1]):
+                    best = (n, score, quote)
+            if best is not None:
+                valid = [best[0]]
+                verified = True
+                _merge(citations, best[0], sources[best[0] - 1], best[2], best[1], True)
         sentences.append(AnswerSentence(text=body, markers=valid, verified=verified))
-    return Verification(sentences, sorted(citations.values(), key=lambda c: c.n), sorted(set(invalid)))
+        raw.append(text)
+    return Verification(sentences, sorted(citations.values(), key=lambda c: c.n), sorted(set(invalid)), raw)
 
 
 def _merge(citations: dict[int, Citation], n: int, hit: Hit, quote: str, score: float, ok: bool) -> None:

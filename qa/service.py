@@ -16,7 +16,7 @@ from core.text import detect_language
 from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling
 from prompts import load_prompts
-from qa.citations import verify_answer
+from qa.citations import Verification, verify_answer
 from qa.context import fit_budget, format_sources, merge_neighbours
 from retrieval.service import RetrievalService
 from settings.model import LLMSettings, RetrievalSettings
@@ -33,6 +33,32 @@ class Requester:
 
     def search_filter(self, **kwargs) -> SearchFilter:
         return SearchFilter(access_groups=self.groups, **kwargs)
+
+
+@dataclass(frozen=True)
+class GroundedAnswer:
+    text: str
+    citations: list
+    removed: list[str]
+    refusal_reason: str | None
+    check: Verification
+
+
+def enforce_grounding(text: str, sources: list[Hit], refusal: str) -> GroundedAnswer:
+    """Only supported claims are an answer: unsupported sentences are removed and listed apart; when the model
+    abstains, or no supported claim remains, the result is a refusal with its reason."""
+    stem = refusal.rstrip("。.")
+    abstained = not text or stem in text
+    check = verify_answer(text.replace(stem, "").strip() if abstained else text, sources)
+    removed = [s.text for s in check.sentences if not s.verified]
+    if abstained:
+        said = check.supported_text(text.replace(stem, "")).strip(" 。.\n")
+        body = refusal + ("\n\n" + said if check.claims else "")
+        return GroundedAnswer(body, [c for c in check.citations if c.verified], removed, "not_stated", check)
+    if not check.claims:
+        return GroundedAnswer(refusal, [], removed, "only_unsupported", check)
+    return GroundedAnswer(check.supported_text(text), [c for c in check.citations if c.verified], removed, None,
+                          check)
 
 
 @dataclass(frozen=True)
@@ -119,6 +145,7 @@ class AnswerService:
                 answer=prompts.refusal,
                 citations=[],
                 refused=True,
+                refusal_reason="no_relevant_passage",
                 model="",
                 timings=Timings(retrieve_ms=retrieve_ms, total_ms=(time.perf_counter() - started) * 1000),
                 **base,
@@ -144,15 +171,16 @@ class AnswerService:
             pieces.append(piece)
             yield TokenEvent(piece)
         text = "".join(pieces).strip()
-        refused = not text or prompts.refusal.rstrip("。.") in text
-        check = verify_answer(text, sources)
+        grounded = enforce_grounding(text, sources, prompts.refusal)
         answer = Answer(
-            answer=text or prompts.refusal,
-            citations=[] if refused else check.citations,
-            refused=refused,
-            sentences=check.sentences,
-            unsupported_sentences=0 if refused else check.unsupported,
-            invalid_markers=check.invalid_markers,
+            answer=grounded.text,
+            citations=grounded.citations,
+            refused=grounded.refusal_reason is not None,
+            refusal_reason=grounded.refusal_reason,
+            sentences=grounded.check.sentences,
+            unsupported_sentences=len(grounded.removed),
+            removed_claims=grounded.removed,
+            invalid_markers=grounded.check.invalid_markers,
             model=llm.name,
             timings=Timings(
                 retrieve_ms=retrieve_ms,

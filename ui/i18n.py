@@ -24,13 +24,25 @@ STRINGS: dict[str, dict[str, str]] = {
     "searching": {"ja": "資料を検索しています…", "en": "Searching the documents…"},
     "sources": {"ja": "出典", "en": "Sources"},
     "closest_passages": {"ja": "最も近い記載", "en": "Closest passages"},
-    "refused": {
-        "ja": "資料に回答の根拠が見つからなかったため、回答を控えました。",
-        "en": "No supporting passage was found, so no answer was generated.",
+    "refused_no_relevant_passage": {
+        "ja": "資料に関連する記載が見つからなかったため、回答を控えました。",
+        "en": "No relevant passage was found, so no answer was generated.",
+    },
+    "refused_not_stated": {
+        "ja": "関連する資料はありますが、お尋ねの点は記載されていません。",
+        "en": "Related passages were found, but they do not state what was asked.",
+    },
+    "refused_only_unsupported": {
+        "ja": "生成された内容を資料で確認できなかったため、回答を控えました。",
+        "en": "Nothing the model wrote could be verified in the documents, so no answer is shown.",
     },
     "unsupported": {
-        "ja": "根拠資料で確認できない文があります（赤線）。",
-        "en": "Some sentences are not supported by their sources (marked).",
+        "ja": "資料で確認できなかった文は回答から除外しました。",
+        "en": "Sentences the documents do not support were removed from the answer.",
+    },
+    "removed_claims": {
+        "ja": "資料で確認できなかった内容（{n}件、回答から除外）",
+        "en": "Not found in the documents ({n}, removed from the answer)",
     },
     "page": {"ja": "ページ", "en": "page"},
     "section": {"ja": "章節", "en": "section"},

@@ -26,30 +26,31 @@ history: list[dict] = st.session_state.setdefault("chat", [])
 
 
 def render_sentences(answer: Answer) -> str:
-    if answer.refused or not answer.sentences:
-        return answer.answer
-    parts = []
-    for s in answer.sentences:
-        marks = "".join(f"[{n}]" for n in s.markers)
-        parts.append(s.text + marks if s.verified else f":red[{s.text}{marks}] :material/warning:")
-    return " ".join(parts) if answer.language == "en" else "".join(parts)
+    """The answer as shown: only verified claims (unsupported ones were removed by the answer service)."""
+    return answer.answer
+
+
+def render_removed(answer: Answer) -> None:
+    if answer.removed_claims:
+        with st.expander(t("removed_claims", L, n=len(answer.removed_claims))):
+            for claim in answer.removed_claims:
+                st.text(claim)
 
 
 def render_sources(answer: Answer, key: str) -> None:
     if answer.refused:
-        st.info(t("refused", L))
+        st.info(t(f"refused_{answer.refusal_reason or 'no_relevant_passage'}", L))
         if answer.contexts:
             with st.expander(t("closest_passages", L)):
                 for h in answer.contexts[:3]:
                     st.markdown(f"**{h.title}** · {h.section} · {t('page', L)} {h.page or '-'}")
                     st.caption(h.text[:400])
-        return
-    if answer.unsupported_sentences:
+        render_removed(answer)
+        if not answer.citations:
+            return
+    elif answer.removed_claims:
         st.warning(t("unsupported", L))
-    if not any(c.verified for c in answer.citations):
-        from prompts import load_prompts
-
-        st.error(load_prompts(answer.language).no_citation)
+        render_removed(answer)
     if not answer.citations:
         return
     labels = {f"[{c.n}] {c.source}" + (f" p.{c.page}" if c.page else ""): c for c in answer.citations}

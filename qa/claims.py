@@ -1,0 +1,139 @@
+"""Claim-level checks: the specifics a sentence states must stand in the passage it cites.
+
+Word overlap alone passes "records are kept for 1 year" against a passage that says "5 years". A specific is
+a number (with its unit: an amount, a duration, a percentage, a date part), an article reference
+(第十条第２項, Article 10(2)) or a named law or body (犯罪収益移転防止法, 金融庁, FATF). Both texts are put in one
+canonical form first: NFKC (full/half width), kanji numerals as digits (kanjize), English number words as
+digits (text2num), 万/千/億 multiplied out, thousands separators dropped, unit spellings unified. Negation
+is compared too: a claim that says "not" where the passage does not (or the reverse) is unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+_KANJI_NUMBER = re.compile(r"[〇一二三四五六七八九十百千]+(?:[万億][〇一二三四五六七八九十百千]*)*")
+_ARABIC_MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)\s*([万億千])(?=[円件人社ドルユーロ]|$|\s|[^\d])")
+_THOUSANDS = re.compile(r"(?<=\d)[, ](?=\d{3}(?!\d))")
+_MARKERS = re.compile(r"[\[［【]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]］】]")
+_UNITS = (
+    (re.compile(r"(ヶ|ケ|カ|ヵ|箇|か)月"), "か月"),
+    (re.compile(r"\b(years?|yrs?)\b"), "year"),
+    (re.compile(r"\bmonths?\b"), "month"),
+    (re.compile(r"\b(business|working) days?\b"), "businessday"),
+    (re.compile(r"\bdays?\b"), "day"),
+    (re.compile(r"\bhours?\b"), "hour"),
+    (re.compile(r"\bweeks?\b"), "week"),
+    (re.compile(r"\bper ?cent\b|パーセント|％"), "%"),
+    (re.compile(r"\b(usd|us\$|dollars?)\b"), "usd"),
+    (re.compile(r"\b(eur|euros?|€)\b"), "eur"),
+)
+_NUMBER_UNIT = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(か月|年|月|日|週間|時間|営業日|%|円|件|人|条|項|号|year|month|businessday|day|hour|week|usd|eur)?"
+)
+_ARTICLE = re.compile(
+    r"第\s*\d+\s*条(?:\s*の\s*\d+)*(?:\s*第\s*\d+\s*項)?(?:\s*第\s*\d+\s*号)?|article\s+\d+[a-z]?(?:\s*\(\d+\))?"
+)
+_JA_NAME = re.compile(r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規則|府令|庁|省|委員会|協会|機構)(?![人的令律務規上])")
+_EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
+_NOT_NAMES = {"AML", "CFT", "CDD", "EDD", "KYC", "STR", "SAR", "ID", "PEP", "PEPS", "ML", "TF", "OK", "USD", "EUR",
+              "JPY", "FAQ", "QA", "IT", "AI", "CEO", "I", "II", "III", "IV", "V", "VI"}
+_OBLIGATION = re.compile(r"(なければならない|なければなりません|なくてはならない|なくてはなりません|ねばならない"
+                         r"|ざるを得ない|ざるをえない|のではないか|ではないか)")
+_NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|不要|禁止|\bnot\b|n't\b|\bno\b|\bnever\b|\bneither\b|\bnor\b"
+                       r"|\bwithout\b|\bprohibit|\bforbid)")
+_CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり|通り)|as follows|the following)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Specific:
+    kind: str
+    """number | article | name"""
+    text: str
+    """As it stands in the canonical text (what is looked for in the passage)."""
+
+
+def _kanji_to_digits(match: re.Match) -> str:
+    from kanjize import kanji2number
+
+    try:
+        return str(kanji2number(match.group(0)))
+    except (ValueError, KeyError):
+        return match.group(0)
+
+
+def _multiply(match: re.Match) -> str:
+    factor = {"万": 10_000, "億": 100_000_000, "千": 1_000}[match.group(2)]
+    value = float(match.group(1)) * factor
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+@lru_cache(maxsize=4096)
+def canonical(text: str) -> str:
+    """The text with numbers, units and widths in one form, so the same fact reads the same."""
+    from text_to_num import alpha2digit
+
+    text = unicodedata.normalize("NFKC", text)
+    text = _KANJI_NUMBER.sub(_kanji_to_digits, text)
+    if re.search(r"[A-Za-z]{3,}", text):
+        text = alpha2digit(text, "en")
+    text = _THOUSANDS.sub("", text)
+    text = _ARABIC_MULTIPLIED.sub(_multiply, text)
+    text = text.lower()
+    for pattern, unit in _UNITS:
+        text = pattern.sub(unit, text)
+    return re.sub(r"\s+", " ", text)
+
+
+def specifics(sentence: str) -> list[Specific]:
+    """The specifics a sentence states, in canonical form (citation markers are not specifics)."""
+    sentence = _MARKERS.sub("", sentence)
+    text = canonical(sentence)
+    found = [Specific("article", re.sub(r"\s+", "", a)) for a in _ARTICLE.findall(text)]
+    without_articles = _ARTICLE.sub(" ", text)
+    for number, unit in _NUMBER_UNIT.findall(without_articles):
+        found.append(Specific("number", number + (unit or "")))
+    raw = unicodedata.normalize("NFKC", sentence)
+    found += [Specific("name", n.lower()) for n in _JA_NAME.findall(raw) if not _KANJI_NUMBER.search(n)]
+    found += [Specific("name", n.lower()) for n in _EN_NAME.findall(raw) if n.upper() not in _NOT_NAMES]
+    return list(dict.fromkeys(found))
+
+
+def strip_specifics(sentence: str) -> str:
+    """The sentence without its numbers, units and article references: what is left to check by words."""
+    text = _ARTICLE.sub(" ", canonical(_MARKERS.sub("", sentence)))
+    return _NUMBER_UNIT.sub(" ", text)
+
+
+def missing_specifics(sentence: str, passage: str) -> list[Specific]:
+    """The sentence's specifics that the passage does not state."""
+    text = canonical(passage)
+    compact = re.sub(r"\s+", "", text)
+    numbers = {n + (u or "") for n, u in _NUMBER_UNIT.findall(_ARTICLE.sub(" ", text))}
+    bare = {n for n, _ in _NUMBER_UNIT.findall(text)}
+    missing = []
+    for s in specifics(sentence):
+        if s.kind == "number":
+            ok = s.text in numbers or (s.text.isdigit() and s.text in bare) or s.text in compact
+        elif s.kind == "article":
+            ok = s.text in compact
+        else:
+            ok = s.text in text or s.text in compact or s.text in unicodedata.normalize("NFKC", passage).lower()
+        if not ok:
+            missing.append(s)
+    return missing
+
+
+def is_connective(sentence: str) -> bool:
+    """A sentence that only introduces what follows ("以下のとおりです：") and states nothing specific."""
+    body = _MARKERS.sub("", sentence).strip()
+    return bool(_CONNECTIVE.search(body)) and not specifics(body)
+
+
+def negated(text: str) -> bool:
+    """Whether the text denies something ("need not", "ません"); obligations ("なければならない") are not denials."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return bool(_NEGATION.search(_OBLIGATION.sub("", text)))

@@ -1,0 +1,93 @@
+"""Enforced grounding: only claims a cited source supports are an answer. Every claim type the verifier
+checks (numbers, amounts, periods, percentages, articles, named bodies, negation) and every refusal reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.schema import Hit
+from qa.claims import canonical, missing_specifics, negated, specifics
+from qa.service import enforce_grounding
+
+REFUSAL = "提供された資料には、この質問に答える記載がありません。"
+
+
+def hit(n: int, text: str, title: str = "ガイドライン", section: str = "") -> Hit:
+    return Hit(doc_id=f"d{n}", source=f"doc{n}.pdf", title=title, page=n, pages=[n], section=section, text=text,
+               score=1.0, chunk_id=f"d{n}:1:0")
+
+
+GUIDE = hit(1, "疑わしい取引に該当すると判断した場合には、疑わしい取引の届出を直ちに行う態勢を構築すること。"
+               "確認記録は、取引が行われた日から七年間保存しなければならない。")
+LAW = hit(2, "特定事業者は、当該取引の金額が二百万円を超えるものについて、取引時確認を行わなければならない。",
+          title="犯罪による収益の移転防止に関する法律", section="第二章 > 第四条（取引時確認等）")
+FATF = hit(3, "Financial institutions should be required to maintain all necessary records on transactions "
+              "for at least five years. The FATF recommends that 10 percent of staff are trained.", title="FATF")
+
+
+@pytest.mark.parametrize("sentence,passage", [
+    ("確認記録は7年間保存します。", "確認記録は、七年間保存しなければならない。"),                      # kanji numerals
+    ("２００万円を超える取引が対象です。", "金額が二百万円を超えるもの"),                                   # full width, 万
+    ("Records are kept for 5 years.", "records for at least five years"),                          # number words
+    ("Transfers above EUR 1,000 need the payer's name.", "exceeding EUR 1 000, the payer's name"),  # separators
+    ("10%の職員", "10 percent of staff"),                                                          # percent
+    ("第十条第２項に定める", "第10条第2項の規定により"),                                                # articles
+])
+def test_the_same_specific_spelled_differently_is_found(sentence, passage):
+    assert specifics(sentence) and not missing_specifics(sentence, passage), canonical(sentence)
+
+
+@pytest.mark.parametrize("sentence,passage,kind", [
+    ("取引終了後1年間保存しなければなりません。", "取引が行われた日から七年間保存しなければならない。", "number"),  # period
+    ("300万円を超える取引が対象です。", "金額が二百万円を超えるもの", "number"),                                # amount
+    ("Report within 10 hours.", "Report promptly to the FIU.", "number"),                                  # bare number
+    ("第五条に定める", "第四条の規定により", "article"),                                                           # article
+    ("金融庁が定める", "財務省が定める", "name"),                                                                 # body
+    ("The IMF requires this.", "The FATF requires this.", "name"),
+])
+def test_a_specific_the_passage_does_not_state_is_missing(sentence, passage, kind):
+    assert [s.kind for s in missing_specifics(sentence, passage)] == [kind]
+
+
+def test_negation_is_compared_and_obligations_are_not_negations():
+    assert negated("保存する必要はありません。") and negated("need not be kept")
+    assert not negated("保存しなければならない。") and not negated("must be kept")
+
+
+def test_unsupported_sentences_are_removed_and_listed_apart():
+    grounded = enforce_grounding("確認記録は7年間保存します[1]。保存期間の延長には10日前の申請が必要です[1]。", [GUIDE], REFUSAL)
+    assert grounded.refusal_reason is None
+    assert grounded.text == "確認記録は7年間保存します[1]。"
+    assert grounded.removed == ["保存期間の延長には10日前の申請が必要です。"]
+    assert [c.n for c in grounded.citations] == [1]
+
+
+def test_a_bare_number_is_a_claim_and_alone_it_is_a_refusal():
+    """The issue's example: asked within how many hours an STR is due, the model answered "10"."""
+    grounded = enforce_grounding("10", [FATF], REFUSAL)
+    assert grounded.refusal_reason == "only_unsupported" and grounded.text == REFUSAL
+    assert grounded.removed == ["10"] and not grounded.citations
+
+
+def test_an_invented_retention_period_is_not_an_answer():
+    grounded = enforce_grounding("取引終了後1年間保存しなければなりません。", [GUIDE, LAW], REFUSAL)
+    assert grounded.refusal_reason == "only_unsupported"
+
+
+def test_a_law_chunk_supports_its_own_name_and_article_from_its_title_and_section():
+    grounded = enforce_grounding("犯罪による収益の移転防止に関する法律第四条により、200万円を超える取引では取引時確認を行います[2]。",
+                                 [GUIDE, LAW], REFUSAL)
+    assert grounded.refusal_reason is None and grounded.citations[0].n == 2
+
+
+def test_the_model_saying_the_documents_do_not_state_it_is_a_refusal_that_keeps_what_they_do_say():
+    text = f"{REFUSAL}なお、疑わしい取引の届出は直ちに行う態勢を構築することとされています[1]。"
+    grounded = enforce_grounding(text, [GUIDE], REFUSAL)
+    assert grounded.refusal_reason == "not_stated"
+    assert grounded.text.startswith(REFUSAL) and "直ちに" in grounded.text and grounded.citations
+
+
+def test_markdown_lists_survive_the_removal_of_an_unsupported_item():
+    text = "確認記録の扱い：\n- 確認記録は7年間保存します[1]。\n- 記録は毎月本部に送付します[1]。"
+    grounded = enforce_grounding(text, [GUIDE], REFUSAL)
+    assert grounded.text == "確認記録の扱い：\n- 確認記録は7年間保存します[1]。"
