@@ -26,7 +26,8 @@ from eval.testset import GoldSource, TestCase
 
 JUDGE_METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall", "factual_correctness")
 """RAGAS collections metrics scored by the LLM judge."""
-SAMPLE_METRICS = ("hit_at_k", "mrr", "citation_validity", "refusal_accuracy")
+SAMPLE_METRICS = ("hit_at_k", "mrr", "citation_validity", "refusal_accuracy", "grounded_answer", "refusal_recall",
+                  "false_refusal", "removed_claims")
 """Our own metrics, computed from the answer without any LLM."""
 LATENCY_METRICS = (
     "latency_p50_ms",
@@ -115,9 +116,13 @@ def context_pages(hit: Hit) -> set[int]:
 
 
 def matches_gold(hit: Hit, gold: GoldSource) -> bool:
-    """Same file name and, when the gold source names pages, at least one shared page."""
+    """Same file name and, when the gold source names pages (or a law's articles), one of them."""
     if file_name(hit.source) != file_name(gold.source):
         return False
+    if gold.sections:
+        from eval.page_retrieval import article_of
+
+        return article_of(hit.section) in gold.sections
     return not gold.pages or bool(context_pages(hit) & set(gold.pages))
 
 
@@ -180,8 +185,48 @@ def refusal_accuracy(case: TestCase, answer: Answer) -> Score:
     return Score.ok(1.0 if correct else 0.0, reason=why)
 
 
+def grounded_answer(case: TestCase, answer: Answer) -> Score:
+    """An answerable question answered (not refused) with a verified citation on a gold page."""
+    if not case.answerable:
+        return Score.na("unanswerable")
+    if answer.refused:
+        return Score.ok(0.0, reason=f"refused ({answer.refusal_reason})")
+    on_gold = [c.n for c in answer.citations if c.verified and (not case.gold_sources or any(
+        matches_gold(Hit(doc_id=c.doc_id, source=c.source, title=c.title, page=c.page,
+                         pages=[c.page] if c.page else [], section=c.section, text=c.quote, score=0.0), g)
+        for g in case.gold_sources))]
+    return Score.ok(1.0 if on_gold else 0.0, reason="verified citation on a gold page" if on_gold else
+                    "no verified citation on a gold page", details={"citations": on_gold})
+
+
+def refusal_recall(case: TestCase, answer: Answer) -> Score:
+    """Unanswerable questions: 1 when refused (the mean is refusal recall)."""
+    if case.answerable:
+        return Score.na("answerable")
+    return Score.ok(1.0 if answer.refused else 0.0, reason=str(answer.refusal_reason or "answered"))
+
+
+def false_refusal(case: TestCase, answer: Answer) -> Score:
+    """Answerable questions: 1 when refused (the mean is the false-refusal rate)."""
+    if not case.answerable:
+        return Score.na("unanswerable")
+    return Score.ok(1.0 if answer.refused else 0.0, reason=str(answer.refusal_reason or "answered"))
+
+
+def removed_claims(case: TestCase, answer: Answer) -> Score:
+    """How many sentences the verifier removed from the answer, with them (the verifier's decisions)."""
+    return Score.ok(float(len(answer.removed_claims)), details={
+        "removed": answer.removed_claims,
+        "decisions": [{"sentence": s.text, "verified": s.verified, "markers": s.markers} for s in answer.sentences],
+    })
+
+
 def sample_metrics(case: TestCase, answer: Answer, k: int, wanted: Iterable[str]) -> dict[str, Score]:
     scores = {
+        "grounded_answer": lambda: grounded_answer(case, answer),
+        "refusal_recall": lambda: refusal_recall(case, answer),
+        "false_refusal": lambda: false_refusal(case, answer),
+        "removed_claims": lambda: removed_claims(case, answer),
         "hit_at_k": lambda: hit_at_k(case, answer.contexts, k),
         "mrr": lambda: mrr(case, answer.contexts, k),
         "citation_validity": lambda: citation_validity(case, answer),

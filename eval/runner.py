@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import CQAError
-from core.schema import Answer
+from core.schema import Answer, ChatTurn
 from core.text import detect_language
 from eval.metrics import JUDGE_METRICS, SAMPLE_METRICS, Score, aggregate, parse_metric_names, sample_metrics
 from eval.run_store import RunRecord, RunStore, now, store_path
@@ -496,7 +496,8 @@ def _sample(case, answers, requester, judge, judge_names, wanted_ours, k, budget
         "answered_at": now(),
     }
     try:
-        answer = answers.ask(case.question, requester)
+        history = [ChatTurn(role=t["role"], content=t["content"]) for t in case.history]
+        answer = answers.ask(case.question, requester, history or None)
     except CQAError:
         raise  # a missing model or broken store: every sample would fail the same way
     except Exception as exc:

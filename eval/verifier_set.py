@@ -81,8 +81,9 @@ def _negate(sentence: str, lang: str) -> str | None:
     if negated(sentence):
         return None  # a double negative says nothing clear
     rules = (
-        [("しなければならない", "する必要はない"), ("なければならない", "なくてもよい"), ("することができる", "することができない"),
-         ("とする。", "としない。"), ("する。", "しない。"), ("である。", "ではない。"), ("求められる", "求められない")]
+        [("しなければならない", "する必要はない"), ("なければならない", "なくてもよい"),
+         ("することができる", "することができない"), ("とする。", "としない。"), ("する。", "しない。"),
+         ("である。", "ではない。"), ("求められる", "求められない")]
         if lang == "ja" else
         [(" must ", " need not "), (" should ", " should not "), (" shall ", " shall not "), (" is ", " is not "),
          (" are ", " are not "), (" may ", " may not ")]

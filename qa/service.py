@@ -35,6 +35,19 @@ class Requester:
         return SearchFilter(access_groups=self.groups, **kwargs)
 
 
+def fuse_rankings(rankings: list[list[Hit]], limit: int | None, rrf_k: int = 60) -> list[Hit]:
+    """Reciprocal rank fusion of several ranked hit lists (by chunk id); ties by chunk id."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits in rankings:
+        for rank, h in enumerate(hits, 1):
+            scores[h.chunk_id] = scores.get(h.chunk_id, 0.0) + 1.0 / (rrf_k + rank)
+            if h.chunk_id not in first or (h.dense_score or 0.0) > (first[h.chunk_id].dense_score or 0.0):
+                first[h.chunk_id] = h
+    order = sorted(scores, key=lambda c: (-scores[c], c))[:limit]
+    return [first[c].model_copy(update={"score": scores[c]}) for c in order]
+
+
 @dataclass(frozen=True)
 class GroundedAnswer:
     text: str
@@ -129,6 +142,8 @@ class AnswerService:
         standalone = self._condense(question, history, prompts) if history else question
         flt = requester.search_filter(as_of=as_of)
         hits = self.retrieval.retrieve(standalone, flt)
+        if standalone != question:  # a condensed follow-up can lose the question: search as typed too
+            hits = fuse_rankings([hits, self.retrieval.retrieve(question, flt)], len(hits) or None)
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield RetrievedEvent(hits, standalone)
 

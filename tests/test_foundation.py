@@ -41,6 +41,18 @@ def test_answer_with_the_dev_model_cites_the_page_it_used(samples_container):
         assert c.quote and any(h.doc_id == c.doc_id and c.quote in h.text for h in answer.contexts)
 
 
+def test_a_follow_up_question_is_searched_as_typed_as_well_as_condensed(samples_container):
+    """After unrelated turns the condensed question may lose what was asked; the question as typed is
+    searched too, so the account-opening page is among the contexts."""
+    from core.schema import ChatTurn
+
+    history = [ChatTurn("user", "顧客から贈答品を受け取ってもよいですか？"),
+               ChatTurn("assistant", "5,000円を超える贈答品は受け取れません[1]。")]
+    answer = samples_container.answers.ask("口座開設時の本人確認書類は？", Requester(groups=()), history)
+    assert any(h.source == JA_PDF.name and h.page == 1 and "運転免許証" in h.text for h in answer.contexts), \
+        (answer.standalone_question, [(h.source, h.page) for h in answer.contexts])
+
+
 def test_question_outside_the_documents_is_refused_without_the_llm(samples_container):
     def no_llm():
         raise AssertionError("the LLM must not be called for an unsupported question")
@@ -48,3 +60,4 @@ def test_question_outside_the_documents_is_refused_without_the_llm(samples_conta
     samples_container.answers.llm_factory = no_llm
     answer = samples_container.answers.ask("What is the capital of Australia and its population?", Requester(groups=()))
     assert answer.refused and not answer.citations and answer.model == ""
+    assert answer.refusal_reason == "no_relevant_passage"

@@ -26,23 +26,23 @@ FATF = hit(3, "Financial institutions should be required to maintain all necessa
 
 
 @pytest.mark.parametrize("sentence,passage", [
-    ("確認記録は7年間保存します。", "確認記録は、七年間保存しなければならない。"),                      # kanji numerals
-    ("２００万円を超える取引が対象です。", "金額が二百万円を超えるもの"),                                   # full width, 万
-    ("Records are kept for 5 years.", "records for at least five years"),                          # number words
+    ("確認記録は7年間保存します。", "確認記録は、七年間保存しなければならない。"),  # kanji numerals
+    ("２００万円を超える取引が対象です。", "金額が二百万円を超えるもの"),  # full width, 万
+    ("Records are kept for 5 years.", "records for at least five years"),  # number words
     ("Transfers above EUR 1,000 need the payer's name.", "exceeding EUR 1 000, the payer's name"),  # separators
-    ("10%の職員", "10 percent of staff"),                                                          # percent
-    ("第十条第２項に定める", "第10条第2項の規定により"),                                                # articles
+    ("10%の職員", "10 percent of staff"),  # percent
+    ("第十条第２項に定める", "第10条第2項の規定により"),  # articles
 ])
 def test_the_same_specific_spelled_differently_is_found(sentence, passage):
     assert specifics(sentence) and not missing_specifics(sentence, passage), canonical(sentence)
 
 
 @pytest.mark.parametrize("sentence,passage,kind", [
-    ("取引終了後1年間保存しなければなりません。", "取引が行われた日から七年間保存しなければならない。", "number"),  # period
-    ("300万円を超える取引が対象です。", "金額が二百万円を超えるもの", "number"),                                # amount
-    ("Report within 10 hours.", "Report promptly to the FIU.", "number"),                                  # bare number
-    ("第五条に定める", "第四条の規定により", "article"),                                                           # article
-    ("金融庁が定める", "財務省が定める", "name"),                                                                 # body
+    ("取引終了後1年間保存します。", "取引が行われた日から七年間保存する。", "number"),  # period
+    ("300万円を超える取引が対象です。", "金額が二百万円を超えるもの", "number"),  # amount
+    ("Report within 10 hours.", "Report promptly to the FIU.", "number"),  # bare number
+    ("第五条に定める", "第四条の規定により", "article"),  # article
+    ("金融庁が定める", "財務省が定める", "name"),  # body
     ("The IMF requires this.", "The FATF requires this.", "name"),
 ])
 def test_a_specific_the_passage_does_not_state_is_missing(sentence, passage, kind):
@@ -55,7 +55,8 @@ def test_negation_is_compared_and_obligations_are_not_negations():
 
 
 def test_unsupported_sentences_are_removed_and_listed_apart():
-    grounded = enforce_grounding("確認記録は7年間保存します[1]。保存期間の延長には10日前の申請が必要です[1]。", [GUIDE], REFUSAL)
+    text = "確認記録は7年間保存します[1]。保存期間の延長には10日前の申請が必要です[1]。"
+    grounded = enforce_grounding(text, [GUIDE], REFUSAL)
     assert grounded.refusal_reason is None
     assert grounded.text == "確認記録は7年間保存します[1]。"
     assert grounded.removed == ["保存期間の延長には10日前の申請が必要です。"]
@@ -75,8 +76,8 @@ def test_an_invented_retention_period_is_not_an_answer():
 
 
 def test_a_law_chunk_supports_its_own_name_and_article_from_its_title_and_section():
-    grounded = enforce_grounding("犯罪による収益の移転防止に関する法律第四条により、200万円を超える取引では取引時確認を行います[2]。",
-                                 [GUIDE, LAW], REFUSAL)
+    text = "犯罪による収益の移転防止に関する法律第四条により、200万円を超える取引では取引時確認を行います[2]。"
+    grounded = enforce_grounding(text, [GUIDE, LAW], REFUSAL)
     assert grounded.refusal_reason is None and grounded.citations[0].n == 2
 
 
