@@ -36,6 +36,8 @@ from settings.model import IngestSettings
 _REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府令|省令|条例|Act\b|Regulation|Directive|Law\b)")
 _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
 _EMBED_SLICE = 64
+_NAME_SEPARATORS = re.compile(r"[\s_\-.]+")
+_LETTER = re.compile(r"[^\W\d_]")
 _EVERY_CHUNK = SearchFilter(access_groups=None)
 """Admin-side reads of a document's own chunks (edition matching), never shown to a user."""
 
@@ -531,10 +533,18 @@ class IngestService:
         texts = [c.embed_text for c in chunks]
         dense, embedded = self.cache.embed(texts, lambda missing: self._embed_texts(missing, readers_busy))
         points = [
-            StoredPoint(chunk=c, dense=dense[i], sparse=self.sparse.embed_document(c.embed_text))
+            StoredPoint(chunk=c, dense=dense[i], sparse=self.sparse.embed_document(self._sparse_text(c)))
             for i, c in enumerate(chunks)
         ]
         return points, embedded
+
+    def _sparse_text(self, chunk: Chunk) -> str:
+        """What BM25 indexes: the embedded text and, with the title prefix on, the words of the file name, so a
+        question that names its source ("under the Basel guidance", 「犯収法施行規則では」) finds that file's chunks."""
+        words = [w for w in _NAME_SEPARATORS.split(Path(chunk.source).stem) if _LETTER.search(w)]
+        if not self.settings.embed_title_prefix or not words:  # "12345.txt", "211122.pdf": no words to add
+            return chunk.embed_text
+        return " ".join(words) + "\n" + chunk.embed_text
 
     def _embed_texts(self, texts: list[str], readers_busy: Callable[[], bool]) -> np.ndarray:
         """One BLAS thread while reader workers use the other cores (two threads that wait on each other

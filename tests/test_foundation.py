@@ -61,3 +61,14 @@ def test_question_outside_the_documents_is_refused_without_the_llm(samples_conta
     answer = samples_container.answers.ask("What is the capital of Australia and its population?", Requester(groups=()))
     assert answer.refused and not answer.citations and answer.model == ""
     assert answer.refusal_reason == "no_relevant_passage"
+
+
+def test_a_question_that_names_its_source_file_finds_that_file(container, tmp_path):
+    """BM25 indexes the file name's words with each chunk: 'under the Basel guidance' prefers basel_guidance.md
+    over a file that says the same under another name."""
+    text = "# Customer due diligence\n\nBanks should verify the identity of the beneficial owner before onboarding."
+    for name, extra in (("basel_guidance.md", " Records are kept."), ("internal_manual.md", " Copies are kept.")):
+        (tmp_path / name).write_text(text + extra + "\n", encoding="utf-8")
+    container.ingest.ingest([tmp_path / "internal_manual.md", tmp_path / "basel_guidance.md"])
+    hits = container.retrieval.retrieve("Under the Basel guidance, whose identity must banks verify?", PUBLIC, k=2)
+    assert [h.source for h in hits] == ["basel_guidance.md", "internal_manual.md"]
