@@ -151,3 +151,16 @@ def test_restore_brings_back_an_earlier_version_and_is_audited(tmp_path):
     assert [r["detail"]["replaced_version"] for r in log] == [2]
     again = run_cli("ingest", "--restore", doc_id, "1", data_dir=data)
     assert again.returncode != 0 and "already the active one" in again.stderr
+
+
+def test_the_cli_lists_a_suggestion_and_confirms_it(tmp_path):
+    data = tmp_path / "data"
+    code, first = run_json("ingest", str(JA_PDF), "--json", data_dir=data)
+    text = run_cli("ingest", str(V2), data_dir=data).stdout
+    assert "looks like a new edition of" in text and "--confirm-edition" in text
+    code, listed = run_json("ingest", "--suggestions", "--json", data_dir=data)
+    [row] = listed["suggestions"]
+    assert row["of_doc_id"] == first["documents"][0]["doc_id"] and row["reason"] == "same title"
+    code, merged = run_json("ingest", "--confirm-edition", row["doc_id"], row["of_doc_id"], "--json", data_dir=data)
+    assert code == 0 and (merged["doc_id"], merged["version"]) == (row["of_doc_id"], 2)
+    assert run_json("ingest", "--suggestions", "--json", data_dir=data)[1] == {"suggestions": []}
