@@ -16,9 +16,9 @@ from core.text import detect_language
 from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling
 from prompts import load_prompts
-from qa.citations import Verification, verify_answer
 from qa.context import fit_budget, format_sources, merge_neighbours
-from retrieval.service import RetrievalService
+from qa.grounding import enforce_grounding
+from retrieval.service import RetrievalService, rrf_order
 from settings.model import LLMSettings, RetrievalSettings
 
 _CONTEXT_MARGIN = 64
@@ -35,43 +35,14 @@ class Requester:
         return SearchFilter(access_groups=self.groups, **kwargs)
 
 
-def fuse_rankings(rankings: list[list[Hit]], limit: int | None, rrf_k: int = 60) -> list[Hit]:
-    """Reciprocal rank fusion of several ranked hit lists (by chunk id); ties by chunk id."""
-    scores: dict[str, float] = {}
-    first: dict[str, Hit] = {}
-    for hits in rankings:
-        for rank, h in enumerate(hits, 1):
-            scores[h.chunk_id] = scores.get(h.chunk_id, 0.0) + 1.0 / (rrf_k + rank)
-            if h.chunk_id not in first or (h.dense_score or 0.0) > (first[h.chunk_id].dense_score or 0.0):
-                first[h.chunk_id] = h
-    order = sorted(scores, key=lambda c: (-scores[c], c))[:limit]
-    return [first[c].model_copy(update={"score": scores[c]}) for c in order]
-
-
-@dataclass(frozen=True)
-class GroundedAnswer:
-    text: str
-    citations: list
-    removed: list[str]
-    refusal_reason: str | None
-    check: Verification
-
-
-def enforce_grounding(text: str, sources: list[Hit], refusal: str) -> GroundedAnswer:
-    """Only supported claims are an answer: unsupported sentences are removed and listed apart; when the model
-    abstains, or no supported claim remains, the result is a refusal with its reason."""
-    stem = refusal.rstrip("。.")
-    abstained = not text or stem in text
-    check = verify_answer(text.replace(stem, "").strip() if abstained else text, sources)
-    removed = [s.text for s in check.sentences if not s.verified]
-    if abstained:
-        said = check.supported_text(text.replace(stem, "")).strip(" 。.\n")
-        body = refusal + ("\n\n" + said if check.claims else "")
-        return GroundedAnswer(body, [c for c in check.citations if c.verified], removed, "not_stated", check)
-    if not check.claims:
-        return GroundedAnswer(refusal, [], removed, "only_unsupported", check)
-    return GroundedAnswer(check.supported_text(text), [c for c in check.citations if c.verified], removed, None,
-                          check)
+def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+    """Several hit lists as one (reciprocal rank fusion); a chunk keeps its best dense score for the refusal gate."""
+    best: dict[str, Hit] = {}
+    for h in (h for hits in rankings for h in hits):
+        if h.chunk_id not in best or (h.dense_score or 0.0) > (best[h.chunk_id].dense_score or 0.0):
+            best[h.chunk_id] = h
+    order = rrf_order([(1.0, [h.chunk_id for h in hits]) for hits in rankings])[:limit]
+    return [best[key].model_copy(update={"score": score}) for key, score in order]
 
 
 @dataclass(frozen=True)
@@ -143,7 +114,7 @@ class AnswerService:
         flt = requester.search_filter(as_of=as_of)
         hits = self.retrieval.retrieve(standalone, flt)
         if standalone != question:  # a condensed follow-up can lose the question: search as typed too
-            hits = fuse_rankings([hits, self.retrieval.retrieve(question, flt)], len(hits) or None)
+            hits = _fuse([hits, self.retrieval.retrieve(question, flt)], len(hits))
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield RetrievedEvent(hits, standalone)
 

@@ -78,19 +78,28 @@ class RetrievalService:
         return [hits[i].model_copy(update={"score": float(scores[i])}) for i in order]
 
 
-def weighted_rrf(legs: list[tuple[float, list[ScoredPayload]]], rrf_k: int, limit: int) -> list[ScoredPayload]:
-    """Reciprocal rank fusion with a weight per leg (ranks from 1), keyed by chunk id. Equal scores (the same
-    text in two documents) are ordered by chunk id, within each leg and after fusion, so a ranking does not
-    depend on the order in which a store returns ties."""
+def rrf_order(rankings: list[tuple[float, list[str]]], rrf_k: int = 60) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion of ranked key lists (ranks from 1): ``(key, score)`` best first, equal scores
+    ordered by key so that the result does not depend on the order in which ties arrived."""
     scores: dict[str, float] = {}
-    first: dict[str, ScoredPayload] = {}
-    for weight, results in legs:
-        for rank, r in enumerate(sorted(results, key=lambda r: (-r.score, r.payload[K_CHUNK_ID])), 1):
-            key = r.payload[K_CHUNK_ID]
+    for weight, keys in rankings:
+        for rank, key in enumerate(keys, 1):
             scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
-            first.setdefault(key, r)
-    order = sorted(scores, key=lambda key: (-scores[key], key))[:limit]
-    return [ScoredPayload(first[key].payload, scores[key], first[key].dense_vector) for key in order]
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def weighted_rrf(legs: list[tuple[float, list[ScoredPayload]]], rrf_k: int, limit: int) -> list[ScoredPayload]:
+    """The legs' results fused by :func:`rrf_order`, keyed by chunk id. Within a leg, equal scores (the same text
+    in two documents) are ranked by chunk id too, so a ranking does not depend on how a store returns ties."""
+    first: dict[str, ScoredPayload] = {}
+    ranked = []
+    for weight, results in legs:
+        ordered = sorted(results, key=lambda r: (-r.score, r.payload[K_CHUNK_ID]))
+        for r in ordered:
+            first.setdefault(r.payload[K_CHUNK_ID], r)
+        ranked.append((weight, [r.payload[K_CHUNK_ID] for r in ordered]))
+    return [ScoredPayload(first[key].payload, score, first[key].dense_vector)
+            for key, score in rrf_order(ranked, rrf_k)[:limit]]
 
 
 def _cosine(query: np.ndarray, vector: list[float] | None) -> float | None:

@@ -7,7 +7,7 @@ import pytest
 
 from core.schema import Hit
 from qa.claims import canonical, missing_specifics, negated, specifics
-from qa.service import enforce_grounding
+from qa.grounding import enforce_grounding
 
 REFUSAL = "提供された資料には、この質問に答える記載がありません。"
 

@@ -1,0 +1,37 @@
+"""Grounding enforced: what the model wrote becomes an answer only as far as the cited sources support it.
+
+Unsupported sentences are removed and listed apart; when the model abstains ("the documents do not state it"), or
+no supported claim remains, the result is a refusal with its reason (``core.schema.RefusalReason``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.schema import Citation, Hit, RefusalReason
+from qa.citations import Verification, verify_answer
+
+
+@dataclass(frozen=True)
+class GroundedAnswer:
+    text: str
+    citations: list[Citation]
+    """Verified citations only."""
+    removed: list[str]
+    """Sentences taken out of the answer: no cited source supports them."""
+    refusal_reason: RefusalReason | None
+    check: Verification
+
+
+def enforce_grounding(text: str, sources: list[Hit], refusal: str) -> GroundedAnswer:
+    stem = refusal.rstrip("。.")
+    abstained = not text or stem in text
+    written = text.replace(stem, "").strip() if abstained else text
+    check = verify_answer(written, sources)
+    removed = [s.text for s in check.sentences if not s.verified]
+    cited = [c for c in check.citations if c.verified]
+    if abstained:  # keep what the documents do say, after the refusal sentence
+        said = check.supported_text(written).strip(" 。.\n")
+        return GroundedAnswer(refusal + ("\n\n" + said if check.claims else ""), cited, removed, "not_stated", check)
+    if not check.claims:
+        return GroundedAnswer(refusal, [], removed, "only_unsupported", check)
+    return GroundedAnswer(check.supported_text(text), cited, removed, None, check)
