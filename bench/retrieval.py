@@ -161,7 +161,7 @@ def time_queries(store, synth: Synthetic, flt, n: int, candidates: int = 40) -> 
 
 
 def bench_edge(size: int, synth: Synthetic, workdir: Path, n_queries: int, keep: bool) -> tuple[dict, Path]:
-    from core.schema import SearchFilter
+    from core.schema import UNRESTRICTED, SearchFilter
     from retrieval.store.edge_store import EdgeStore
 
     path = workdir / f"edge-{size}"
@@ -171,7 +171,7 @@ def bench_edge(size: int, synth: Synthetic, workdir: Path, n_queries: int, keep:
     store.optimize()
     optimize_s = time.perf_counter() - started
     filtered = time_queries(store, synth, SearchFilter(access_groups=USER_GROUPS), n_queries)
-    unfiltered = time_queries(store, synth, SearchFilter(access_groups=None), n_queries)
+    unfiltered = time_queries(store, synth, SearchFilter(access_groups=UNRESTRICTED), n_queries)
     visible = store.count(SearchFilter(access_groups=USER_GROUPS))
     store.close()
     out = {

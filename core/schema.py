@@ -45,15 +45,33 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class SearchFilter:
-    """What a search may return; always applied inside the store, never afterwards."""
+class Unrestricted:
+    """The named scope that sees every document: for admin-only tools (edition matching, benchmarks, the
+    retrieval harness), never a default. A user's search always carries the user's groups."""
 
-    access_groups: tuple[str, ...] | None = None
-    """The user's groups; None means no access restriction (admin tools, benchmarks)."""
+    def __repr__(self) -> str:
+        return "UNRESTRICTED"
+
+
+UNRESTRICTED = Unrestricted()
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What a search may return; always applied inside the store, never afterwards. The access scope has no
+    default: a search without one cannot be written."""
+
+    access_groups: tuple[str, ...] | Unrestricted
+    """The user's groups (public documents only when empty), or ``UNRESTRICTED`` (admin-only tools)."""
     doc_types: tuple[str, ...] = ()
     as_of: date | None = None
     """None: only active versions. A date: the versions in force on that date."""
     doc_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.access_groups, tuple | Unrestricted):
+            raise TypeError(f"SearchFilter.access_groups must be a tuple of groups or UNRESTRICTED, "
+                            f"not {self.access_groups!r}")
 
 
 class Hit(BaseModel):

@@ -41,8 +41,8 @@ _PROMPTS = {
 }
 
 
-def _chunks(container, doc_ids: list[str] | None) -> list[dict]:
-    """Payloads of the active chunks of the active documents (optionally only ``doc_ids``)."""
+def _chunks(container, flt: SearchFilter, doc_ids: list[str] | None) -> list[dict]:
+    """Payloads of the active chunks of the active documents (optionally only ``doc_ids``) within ``flt``."""
     payloads: list[dict] = []
     for version in container.registry.active():
         if doc_ids and version.doc_id not in doc_ids:
@@ -50,7 +50,7 @@ def _chunks(container, doc_ids: list[str] | None) -> list[dict]:
         indexes = list(range(version.chunks))
         for start in range(0, len(indexes), 64):
             payloads += container.store.chunks_by_index(
-                version.doc_id, version.version, indexes[start : start + 64], SearchFilter()
+                version.doc_id, version.version, indexes[start : start + 64], flt
             )
     return payloads
 
@@ -65,6 +65,7 @@ def _spread(items: list, n: int) -> list:
 
 def draft_questions(
     container,
+    flt: SearchFilter,
     n: int = 10,
     doc_ids: list[str] | None = None,
     chat=None,
@@ -72,11 +73,11 @@ def draft_questions(
     progress: Callable[[int, int], None] | None = None,
     skipped: list[str] | None = None,
 ) -> list[TestCase]:
-    """Up to ``n`` draft test cases from chunks spread over the corpus (the answering model
-    by default). A chunk whose draft does not validate (output cut at ``max_tokens``) or is
-    empty is skipped, and why is appended to ``skipped`` when given."""
+    """Up to ``n`` draft test cases from chunks spread over the part of the corpus the drafter may read
+    (``flt``: their access scope), written by the answering model by default. A chunk whose draft does not
+    validate (output cut at ``max_tokens``) or is empty is skipped, and why is appended to ``skipped``."""
     chat = chat or container.answers.llm
-    candidates = [p for p in _chunks(container, doc_ids) if len(p.get("text", "").strip()) >= MIN_CHUNK_CHARS]
+    candidates = [p for p in _chunks(container, flt, doc_ids) if len(p.get("text", "").strip()) >= MIN_CHUNK_CHARS]
     chosen = _spread(candidates, n)
     options = GenerationOptions(
         max_tokens=max_tokens,

@@ -549,7 +549,7 @@ class _FlushAtEnd:
 
 
 def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> dict:
-    from core.schema import SearchFilter
+    from core.schema import UNRESTRICTED, SearchFilter
     from ingest.embedding_cache import EmbeddingCache
     from ingest.service import IngestOptions, IngestService
 
@@ -590,7 +590,7 @@ def _build(container, dataset: Dataset, path: Path, root: Path, facts: dict) -> 
         "files": len(items),
         "documents": len(container.registry.active()),
         "failed": failed,
-        "chunks": container.store.count(SearchFilter()),
+        "chunks": container.store.count(SearchFilter(access_groups=UNRESTRICTED)),
         "ingest_seconds": round(ingest_seconds, 1),
         "optimize_seconds": round(time.perf_counter() - opt_started, 1),
         "fingerprint": facts,
@@ -703,7 +703,7 @@ def evaluate(
     rankings: bool = False,
 ) -> dict:
     """``rankings``: also return each query's ranked chunk ids (to compare with the CLI's)."""
-    from core.schema import SearchFilter
+    from core.schema import UNRESTRICTED, SearchFilter
 
     overrides = overrides or {}
     index = open_index(dataset, overrides, data_dir=data_dir, rebuild=rebuild, experiments=experiments,
@@ -712,7 +712,7 @@ def evaluate(
     try:
         settings = container.settings
         service = retrieval_service(container, mode, rrf_weights)
-        flt = SearchFilter(access_groups=None)
+        flt = SearchFilter(access_groups=UNRESTRICTED)  # a benchmark corpus, all public
         queries = pick(dataset.queries, limit)
         # Documents hold several chunks: fetch deeper, then keep each document's best chunk. Passages: deep
         # enough for the word budgets.

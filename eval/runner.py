@@ -289,7 +289,6 @@ def run_testset(
     ``stop_after``: answer at most that many new samples, leaving the run resumable."""
     from eval.judge_presets import is_meaningful, judge_llm_preset
     from prompts import prompt_set_version
-    from qa.service import Requester
 
     log = log or (lambda message: None)
     settings = container.settings
@@ -361,11 +360,10 @@ def run_testset(
         else:
             budgets = {}
 
-        requester = Requester(name="eval", groups=None)
-        if opts["user"]:
-            from qa.users import requester_for
+        from qa.users import requester_for
 
-            requester = requester_for(settings, opts["user"])
+        # as `qa` and `retrieval`: the named user's groups, or public documents only
+        requester = requester_for(settings, opts["user"])
         config = {
             "testset": {
                 "path": str(testset_path.resolve()),
@@ -397,7 +395,7 @@ def run_testset(
             "store": {"backend": settings.store.backend, "collection": settings.store.collection},
             "corpus": corpus_snapshot(container.registry),
             "code": code_version(),
-            "requester": {"name": requester.name, "groups": list(requester.groups) if requester.groups else None},
+            "requester": {"name": requester.name, "groups": list(requester.groups)},
             "profile": settings.profile,
             "python": sys.version.split()[0],
         }

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CQAError, IngestError
-from core.schema import PUBLIC_GROUP, Chunk, EditionMatch, IngestItem, IngestReport, SearchFilter
+from core.schema import PUBLIC_GROUP, UNRESTRICTED, Chunk, EditionMatch, IngestItem, IngestReport, SearchFilter
 from core.text import detect_language, safe_file_name
 from ingest.document import ChunkDraft, ParsedDocument
 from ingest.embedding_cache import EmbeddingCache
@@ -38,7 +38,7 @@ _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guid
 _EMBED_SLICE = 64
 _NAME_SEPARATORS = re.compile(r"[\s_\-.]+")
 _LETTER = re.compile(r"[^\W\d_]")
-_EVERY_CHUNK = SearchFilter(access_groups=None)
+_EVERY_CHUNK = SearchFilter(access_groups=UNRESTRICTED)
 """Admin-side reads of a document's own chunks (edition matching), never shown to a user."""
 
 

@@ -26,10 +26,11 @@ _CONTEXT_MARGIN = 64
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asks: their name for the audit trail and their access groups for the filter."""
+    """Who asks: their name for the audit trail and their access groups for the filter (no defaults: an
+    answer is always given to someone, within their scope)."""
 
-    name: str = "cli"
-    groups: tuple[str, ...] | None = None
+    name: str
+    groups: tuple[str, ...]
 
     def search_filter(self, **kwargs) -> SearchFilter:
         return SearchFilter(access_groups=self.groups, **kwargs)
@@ -85,7 +86,7 @@ class AnswerService:
             return self._llm
 
     def ask(
-        self, question: str, requester: Requester = Requester(), history: list[ChatTurn] | None = None, as_of=None
+        self, question: str, requester: Requester, history: list[ChatTurn] | None = None, as_of=None
     ) -> Answer:
         final = None
         for event in self.stream(question, requester, history, as_of=as_of):
@@ -97,7 +98,7 @@ class AnswerService:
     def stream(
         self,
         question: str,
-        requester: Requester = Requester(),
+        requester: Requester,
         history: list[ChatTurn] | None = None,
         cancel: threading.Event | None = None,
         as_of=None,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from core.cli import ArgumentParser, UsageError, run
 from core.errors import CQAError
-from core.schema import SearchFilter
+from core.schema import UNRESTRICTED, SearchFilter
 from retrieval.store.base import DENSE, SPARSE
 from settings.model import StoreSettings
 
@@ -152,7 +152,7 @@ def migrate(
             collection=collection,
             dim=dim,
             source_points=source.count(None),
-            source_active=source.count(SearchFilter()),
+            source_active=source.count(SearchFilter(access_groups=UNRESTRICTED)),
             target_points_before=store.count(None),
         )
         q = source._q
@@ -187,7 +187,7 @@ def migrate(
             if offset is None or not records:
                 break
         report.target_points = store.count(None)
-        report.target_active = store.count(SearchFilter())
+        report.target_active = store.count(SearchFilter(access_groups=UNRESTRICTED))
     finally:
         source.close()
     if report.copied != report.source_points:

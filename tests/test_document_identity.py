@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import shutil
 
-from core.schema import SearchFilter
+from core.schema import UNRESTRICTED, SearchFilter
 from ingest.service import IngestOptions
 from tests.conftest import JA_PDF, SAMPLES, corpus_path
 from tests.helpers import run_cli, run_json
 
 V2 = SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"
-EVERYONE = SearchFilter(access_groups=None)
+EVERYONE = SearchFilter(access_groups=UNRESTRICTED)
 MANUAL = "# 事務手続\n\n## 第1条 受付\n\n{body}\n"
 
 

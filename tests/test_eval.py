@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import CQAError
-from core.schema import Answer, Citation, Hit, Timings
+from core.schema import Answer, Citation, Hit, SearchFilter, Timings
 from eval.metrics import (
     LATENCY_METRICS,
     SAMPLE_METRICS,
@@ -615,7 +615,7 @@ def test_drafts_come_from_chunks_and_save_reviewed(samples_container, tmp_path):
     from eval.drafts import draft_questions, save_reviewed
 
     skipped: list[str] = []
-    drafts = draft_questions(samples_container, n=1, max_tokens=200, skipped=skipped)
+    drafts = draft_questions(samples_container, SearchFilter(access_groups=()), n=1, max_tokens=200, skipped=skipped)
     # grammar-constrained, so it parses unless the 0.5B ran past max_tokens (then we say why)
     assert len(drafts) + len(skipped) == 1, skipped
     for d in drafts:

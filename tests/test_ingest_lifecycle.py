@@ -14,14 +14,14 @@ from datetime import date
 
 import pytest
 
-from core.schema import SearchFilter
+from core.schema import UNRESTRICTED, SearchFilter
 from ingest.service import IngestOptions
 from qa.service import Requester
 from tests.conftest import EN_MD, JA_PDF, SAMPLES, corpus_path
 from tests.helpers import REPO, cli_env, run_json
 
 V2 = SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"
-EVERYONE = SearchFilter(access_groups=None)
+EVERYONE = SearchFilter(access_groups=UNRESTRICTED)
 
 
 def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_dates(container):
@@ -40,7 +40,7 @@ def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_da
     assert {h.version for h in now} == {2}
     assert "3,000円" in " ".join(h.text for h in now) and "5,000円" not in " ".join(h.text for h in now)
     past = container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？",
-                                        SearchFilter(access_groups=None, as_of=date(2024, 12, 1)), k=5)
+                                        SearchFilter(access_groups=UNRESTRICTED, as_of=date(2024, 12, 1)), k=5)
     assert {h.version for h in past} == {1} and "5,000円" in " ".join(h.text for h in past)
 
 

@@ -62,7 +62,7 @@ def test_injected_instructions_do_not_change_answers_citations_or_refusals(hosti
     answers._llm = recorder
     known_sources = {v.source for v in hostile_container.registry.all_versions()}
 
-    answer = answers.ask("両替の受付時間は何時から何時までですか？", Requester())
+    answer = answers.ask("両替の受付時間は何時から何時までですか？", Requester("cli", ()))
     assert "hostile_notice.md" in {h.source for h in answer.contexts}, "the hostile passage was not retrieved"
     (messages,) = recorder.sent
     user = messages[1]["content"]
@@ -73,6 +73,6 @@ def test_injected_instructions_do_not_change_answers_citations_or_refusals(hosti
     if "[9]" in answer.answer:
         assert answer.invalid_markers, "a fake [9] marker must be flagged, not trusted"
 
-    off_topic = answers.ask("明日の東京の天気と日経平均の見通しを教えてください。", Requester())
+    off_topic = answers.ask("明日の東京の天気と日経平均の見通しを教えてください。", Requester("cli", ()))
     assert off_topic.refused and not off_topic.citations
     assert len(recorder.sent) == 1, "the refusal must not depend on the model obeying the documents"

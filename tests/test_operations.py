@@ -24,7 +24,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from core.schema import SearchFilter
+from core.schema import UNRESTRICTED, SearchFilter
 from retrieval.store.base import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from settings import Settings, load_settings
 from settings.model import StoreSettings
@@ -176,11 +176,13 @@ def test_migrate_copies_every_point_and_searches_the_same(edge_data: Path):
         qdrant_service = RetrievalService(container.settings.retrieval, container.embedder, container.sparse,
                                           qdrant_store)
         edge_store = container.store
-        for flt in (None, SearchFilter(), BRANCH, COMPLIANCE, SearchFilter(doc_types=("regulation",))):
+        everything = SearchFilter(access_groups=UNRESTRICTED)
+        regulations = SearchFilter(access_groups=UNRESTRICTED, doc_types=("regulation",))
+        for flt in (None, everything, BRANCH, COMPLIANCE, regulations):
             assert edge_store.count(flt) == qdrant_store.count(flt), flt
         assert edge_store.count(COMPLIANCE) > edge_store.count(BRANCH) > 0
         for query in (PUBLIC_QUERY, RESTRICTED_QUERY):
-            for flt in (BRANCH, COMPLIANCE, SearchFilter()):
+            for flt in (BRANCH, COMPLIANCE, SearchFilter(access_groups=UNRESTRICTED)):
                 edge_hits = edge_service.retrieve(query, flt, k=5)
                 qdrant_hits = qdrant_service.retrieve(query, flt, k=5)
                 assert edge_hits and qdrant_hits

@@ -114,7 +114,7 @@ def test_query_sample_and_overrides():
 def test_the_llamaindex_chunks_experiment_indexes_what_the_ingest_benchmark_baseline_indexes(tmp_path):
     """One 512-token SentenceSplitter chunk list per document, no sections: the baseline's retrieval
     quality is measured on the same datasets as ours."""
-    from core.schema import SearchFilter
+    from core.schema import UNRESTRICTED, SearchFilter
     from eval.retrieval_quality import _llamaindex_chunks
     from tests.conftest import EN_MD, make_container
 
@@ -123,10 +123,10 @@ def test_the_llamaindex_chunks_experiment_indexes_what_the_ingest_benchmark_base
     _llamaindex_chunks(baseline.ingest)
     [mine] = ours.ingest.ingest([EN_MD]).documents
     [theirs] = baseline.ingest.ingest([EN_MD]).documents
-    hits = baseline.retrieval.retrieve("gifts", SearchFilter(access_groups=None), k=50)
+    hits = baseline.retrieval.retrieve("gifts", SearchFilter(access_groups=UNRESTRICTED), k=50)
     assert theirs.status == "ingested" and 0 < theirs.chunks < mine.chunks and len(hits) == theirs.chunks
     assert all(h.section == "" for h in hits)
-    assert any(h.section for h in ours.retrieval.retrieve("gifts", SearchFilter(access_groups=None), k=50))
+    assert any(h.section for h in ours.retrieval.retrieve("gifts", SearchFilter(access_groups=UNRESTRICTED), k=50))
     ours.close()
     baseline.close()
 

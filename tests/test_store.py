@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from core.schema import PUBLIC_GROUP, Chunk, SearchFilter
+from core.schema import PUBLIC_GROUP, UNRESTRICTED, Chunk, SearchFilter
 from retrieval.sparse import SparseEncoder
 from retrieval.store.base import StoredPoint
 from settings.model import RetrievalSettings, StoreSettings
@@ -70,33 +70,33 @@ def test_access_groups_are_filtered_inside_the_store(store):
     assert "secret:1:0" not in public and "pub:1:0" in public
     board = ids(search(store, "本人確認書類", SearchFilter(access_groups=("board",))))
     assert "secret:1:0" in board
-    assert "secret:1:0" in ids(search(store, "本人確認書類", SearchFilter(access_groups=None)))
+    assert "secret:1:0" in ids(search(store, "本人確認書類", SearchFilter(access_groups=UNRESTRICTED)))
 
 
 def test_only_active_versions_unless_asked_as_of_a_date(store):
-    now = ids(search(store, "本人確認書類", SearchFilter()))
+    now = ids(search(store, "本人確認書類", SearchFilter(access_groups=UNRESTRICTED)))
     assert "old:2:0" in now and "old:1:0" not in now
     past = ids(search(store, "本人確認書類", SearchFilter(as_of=date(2024, 3, 1))))
     assert "old:1:0" in past and "old:2:0" not in past
 
 
 def test_doc_type_filter_and_sparse_match_rank_first(store):
-    only_reg = ids(search(store, "本人確認書類", SearchFilter(doc_types=("regulation",))))
+    only_reg = ids(search(store, "本人確認書類", SearchFilter(access_groups=UNRESTRICTED, doc_types=("regulation",))))
     assert only_reg == {"old:2:0"}
-    top = search(store, "海外送金 送金目的", SearchFilter(), limit=1)
+    top = search(store, "海外送金 送金目的", SearchFilter(access_groups=UNRESTRICTED), limit=1)
     assert top[0].payload["chunk_id"] == "pub:1:1"
     assert top[0].dense_vector is not None and len(top[0].dense_vector) == DIM
 
 
 def test_status_change_and_delete_and_neighbours(store):
     store.set_status("pub", 1, "withdrawn")
-    assert "pub:1:0" not in ids(search(store, "本人確認書類", SearchFilter()))
+    assert "pub:1:0" not in ids(search(store, "本人確認書類", SearchFilter(access_groups=UNRESTRICTED)))
     store.set_status("pub", 1, "active")
     neighbours = store.chunks_by_index("pub", 1, [0, 2], SearchFilter(access_groups=()))
     assert [p["chunk_index"] for p in neighbours] == [0, 2]
-    assert store.count(SearchFilter(access_groups=None)) == 5
+    assert store.count(SearchFilter(access_groups=UNRESTRICTED)) == 5
     store.delete_document("pub")
-    assert store.count(SearchFilter(access_groups=None)) == 2
+    assert store.count(SearchFilter(access_groups=UNRESTRICTED)) == 2
 
 
 def test_single_legs_and_weighted_fusion_keep_the_filters(store):
@@ -160,7 +160,7 @@ def test_a_configured_cross_encoder_reorders_the_candidates(samples_data_dir, tm
     data = tmp_path / "data"
     shutil.copytree(samples_data_dir, data)
     monkeypatch.setenv("CQA_RETRIEVAL__CANDIDATES", "12")
-    question, everyone = "gift limit", SearchFilter(access_groups=None)
+    question, everyone = "gift limit", SearchFilter(access_groups=UNRESTRICTED)
     plain = make_container(data)
     pool = plain.retrieval.retrieve(question, everyone, k=12)
     plain.close()

@@ -2,7 +2,7 @@
 
 Filter semantics (applied inside Qdrant on every search):
 - ``access``: a chunk is visible when one of its groups is one of the user's groups or
-  the public marker ``*``; no user groups (None) means no restriction (admin tools).
+  the public marker ``*``; only the named ``UNRESTRICTED`` scope (admin-only tools) skips this.
 - status: without ``as_of`` only ``active`` versions; with ``as_of`` every version whose
   effective period contains that date and that was not withdrawn.
 - ``doc_types`` / ``doc_ids``: restrict to any of the listed values when given.
@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from core.schema import PUBLIC_GROUP, Chunk, Hit, SearchFilter
+from core.schema import PUBLIC_GROUP, Chunk, Hit, SearchFilter, Unrestricted
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -75,7 +75,7 @@ def date_key(value: date | None, default: int) -> int:
 
 def filter_conditions(flt: SearchFilter) -> list[Condition]:
     conds: list[Condition] = []
-    if flt.access_groups is not None:
+    if not isinstance(flt.access_groups, Unrestricted):
         conds.append(Condition("any", K_ACCESS, tuple(sorted({*flt.access_groups, PUBLIC_GROUP}))))
     if flt.doc_types:
         conds.append(Condition("any", K_DOC_TYPE, tuple(flt.doc_types)))

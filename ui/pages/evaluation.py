@@ -17,7 +17,7 @@ from eval.judge_presets import JUDGE_PRESETS
 from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
 from ui.i18n import t
-from ui.state import container, eval_jobs, lang
+from ui.state import container, eval_jobs, lang, requester
 
 user = guard(Permission.EVALUATE)
 L = lang()
@@ -41,7 +41,8 @@ with st.expander(t("eval_new_run", L), expanded=not runs):
     limit = c2.number_input(t("eval_limit", L), min_value=0, value=0, help="0 = all")
     if st.button(t("eval_start", L), type="primary", disabled=jobs.active_job() is not None or not metrics):
         try:
-            jobs.start(choice, metrics=metrics, judge=judge, limit=int(limit) or None, actor=user.name)
+            jobs.start(choice, metrics=metrics, judge=judge, limit=int(limit) or None, actor=user.name,
+                       user=user.name)  # answered as the signed-in user: their access groups
         except CQAError as exc:
             st.error(str(exc))
         else:
@@ -54,7 +55,8 @@ with st.expander(t("eval_drafts", L)):
         bar = st.progress(0.0)
         skipped: list[str] = []
         st.session_state.eval_drafts = draft_questions(
-            services, n=int(n_drafts), skipped=skipped, progress=lambda i, n: bar.progress(i / n, text=f"{i}/{n}")
+            services, requester().search_filter(), n=int(n_drafts), skipped=skipped,
+            progress=lambda i, n: bar.progress(i / n, text=f"{i}/{n}"),
         )
         for reason in skipped:
             st.warning(reason)
