@@ -99,8 +99,7 @@ def _short_title(text: str) -> str:
 _NUMBERED_HEADING = re.compile(
     r"^(?:\d+(?:[.．]\d+)*[.．)）]?(?:\s|$)|[IVXLC]+[.．)）]|[A-Z][.．)）]\s|[（(][0-9０-９一二三四五六七八九十ⅰ-ⅹa-z]{1,3}[)）]"
     r"|[0-9０-９]+[.．、]|第[0-9０-９一二三四五六七八九十百千]+[編章節款条項]|[Ⅰ-Ⅻ]+(?:[－\-.．]|\s|$)"
-    r"|(?:chapter|part|section|article|schedule|appendix|annex)\s+[0-9IVX]+\b)",
-    re.IGNORECASE,
+    r"|(?i:chapter|part|section|article|schedule|appendix|annex)\s+[0-9IVX]+\b)",
 )
 
 

@@ -184,7 +184,7 @@ class Registry(ThreadLocalSQLite):
             row = db.execute("SELECT MAX(version) FROM documents WHERE doc_id = ?", (draft.doc_id,)).fetchone()
             version = (row[0] or 0) + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            row = {
+            values = {
                 **draft.as_dict(),
                 "version": version,
                 "effective_to": None,
@@ -197,7 +197,7 @@ class Registry(ThreadLocalSQLite):
             }
             db.execute(
                 f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                tuple(row[c] for c in _COLUMNS),
+                tuple(values[c] for c in _COLUMNS),
             )
         return self.get(draft.doc_id, version)  # type: ignore[return-value]
 
