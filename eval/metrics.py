@@ -27,7 +27,7 @@ from eval.testset import GoldSource, TestCase
 JUDGE_METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall", "factual_correctness")
 """RAGAS collections metrics scored by the LLM judge."""
 SAMPLE_METRICS = ("hit_at_k", "mrr", "citation_validity", "refusal_accuracy", "grounded_answer", "refusal_recall",
-                  "false_refusal", "removed_claims")
+                  "refusal_precision", "false_refusal", "removed_claims")
 """Our own metrics, computed from the answer without any LLM."""
 LATENCY_METRICS = (
     "latency_p50_ms",
@@ -206,6 +206,13 @@ def refusal_recall(case: TestCase, answer: Answer) -> Score:
     return Score.ok(1.0 if answer.refused else 0.0, reason=str(answer.refusal_reason or "answered"))
 
 
+def refusal_precision(case: TestCase, answer: Answer) -> Score:
+    """Refused samples: 1 when the question was indeed unanswerable (the mean is refusal precision)."""
+    if not answer.refused:
+        return Score.na("answered")
+    return Score.ok(0.0 if case.answerable else 1.0, reason=str(answer.refusal_reason))
+
+
 def false_refusal(case: TestCase, answer: Answer) -> Score:
     """Answerable questions: 1 when refused (the mean is the false-refusal rate)."""
     if not case.answerable:
@@ -225,6 +232,7 @@ def sample_metrics(case: TestCase, answer: Answer, k: int, wanted: Iterable[str]
     scores = {
         "grounded_answer": lambda: grounded_answer(case, answer),
         "refusal_recall": lambda: refusal_recall(case, answer),
+        "refusal_precision": lambda: refusal_precision(case, answer),
         "false_refusal": lambda: false_refusal(case, answer),
         "removed_claims": lambda: removed_claims(case, answer),
         "hit_at_k": lambda: hit_at_k(case, answer.contexts, k),

@@ -92,3 +92,17 @@ def test_markdown_lists_survive_the_removal_of_an_unsupported_item():
     text = "確認記録の扱い：\n- 確認記録は7年間保存します[1]。\n- 記録は毎月本部に送付します[1]。"
     grounded = enforce_grounding(text, [GUIDE], REFUSAL)
     assert grounded.text == "確認記録の扱い：\n- 確認記録は7年間保存します[1]。"
+
+
+def test_refusal_metrics_count_each_kind_of_case():
+    from core.schema import Answer, Timings
+    from eval.metrics import false_refusal, grounded_answer, refusal_precision, refusal_recall
+    from eval.testset import TestCase
+
+    refused = Answer(answer=REFUSAL, citations=[], refused=True, contexts=[], timings=Timings(),
+                     refusal_reason="only_unsupported")
+    answerable, unanswerable = TestCase(id="a", question="q"), TestCase(id="u", question="q", answerable=False)
+    assert refusal_recall(unanswerable, refused).value == 1.0 and refusal_recall(answerable, refused).status == "n/a"
+    assert refusal_precision(answerable, refused).value == 0.0 and refusal_precision(unanswerable, refused).value == 1.0
+    assert false_refusal(answerable, refused).value == 1.0
+    assert grounded_answer(answerable, refused).value == 0.0 and grounded_answer(unanswerable, refused).status == "n/a"
