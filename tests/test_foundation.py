@@ -7,6 +7,7 @@ from qa.service import Requester
 from tests.conftest import EN_MD, JA_PDF
 
 PUBLIC = SearchFilter(access_groups=())
+STAFF = Requester("staff", ())
 
 
 def test_ingesting_the_sample_pdf_keeps_pages_and_sections(container):
@@ -30,7 +31,7 @@ def test_japanese_and_english_questions_find_their_pages(samples_container):
 
 
 def test_answer_with_the_dev_model_cites_the_page_it_used(samples_container):
-    answer = samples_container.answers.ask("口座開設時の本人確認書類は？", Requester(groups=()))
+    answer = samples_container.answers.ask("口座開設時の本人確認書類は？", STAFF)
     assert not answer.refused, answer.answer
     assert answer.answer.strip()
     assert answer.timings.first_token_ms is not None and answer.timings.total_ms > 0
@@ -48,7 +49,7 @@ def test_a_follow_up_question_is_searched_as_typed_as_well_as_condensed(samples_
 
     history = [ChatTurn("user", "顧客から贈答品を受け取ってもよいですか？"),
                ChatTurn("assistant", "5,000円を超える贈答品は受け取れません[1]。")]
-    answer = samples_container.answers.ask("口座開設時の本人確認書類は？", Requester(groups=()), history)
+    answer = samples_container.answers.ask("口座開設時の本人確認書類は？", STAFF, history)
     assert any(h.source == JA_PDF.name and h.page == 1 and "運転免許証" in h.text for h in answer.contexts), \
         (answer.standalone_question, [(h.source, h.page) for h in answer.contexts])
 
@@ -58,7 +59,7 @@ def test_question_outside_the_documents_is_refused_without_the_llm(samples_conta
         raise AssertionError("the LLM must not be called for an unsupported question")
 
     samples_container.answers.llm_factory = no_llm
-    answer = samples_container.answers.ask("What is the capital of Australia and its population?", Requester(groups=()))
+    answer = samples_container.answers.ask("What is the capital of Australia and its population?", STAFF)
     assert answer.refused and not answer.citations and answer.model == ""
     assert answer.refusal_reason == "no_relevant_passage"
 

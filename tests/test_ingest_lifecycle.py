@@ -47,7 +47,7 @@ def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_da
 def test_the_old_edition_never_reaches_the_answer_context(container):
     [first] = container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1))).documents
     container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1), doc_key=first.doc_id))
-    staff_filter = Requester(groups=()).search_filter()
+    staff_filter = Requester("staff", ()).search_filter()
     hits = container.retrieval.retrieve("健康保険証は本人確認書類として使えますか？", staff_filter, k=8)
     assert hits and all(h.version == 2 for h in hits)
     assert all("健康保険証（補完書類と併用する場合に限る。）" not in h.text for h in hits)
