@@ -55,10 +55,6 @@ class Verification:
     def unsupported(self) -> int:
         return sum(1 for s in self.sentences if not s.verified)
 
-    @property
-    def has_valid_citation(self) -> bool:
-        return any(c.verified for c in self.citations)
-
 
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]

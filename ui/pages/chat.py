@@ -25,11 +25,6 @@ if st.sidebar.button(t("new_chat", L)):
 history: list[dict] = st.session_state.setdefault("chat", [])
 
 
-def render_sentences(answer: Answer) -> str:
-    """The answer as shown: only verified claims (unsupported ones were removed by the answer service)."""
-    return answer.answer
-
-
 def render_removed(answer: Answer) -> None:
     if answer.removed_claims:
         with st.expander(t("removed_claims", L, n=len(answer.removed_claims))):
@@ -110,7 +105,7 @@ for i, turn in enumerate(history):
         if turn["role"] == "user":
             st.markdown(turn["content"])
         else:
-            st.markdown(render_sentences(turn["answer"]))
+            st.markdown(turn["answer"].answer)  # verified claims only: the answer service removed the rest
             render_sources(turn["answer"], str(i))
             render_feedback(turn, str(i))
 
