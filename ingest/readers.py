@@ -1,8 +1,10 @@
 """Turn one input file into a :class:`ParsedDocument` (text per page plus a title).
 
-The type is detected from the content (magic bytes, markup sniffing); the file extension only decides
-between Markdown and plain text. Every per-file problem is raised as :class:`IngestError` with a
-one-line message meant for the person who uploaded the file.
+The type is detected from the content (magic bytes, markup sniffing), and the file's extension must agree
+with it: a text file named ``.pdf`` or a PDF named ``.docx`` is refused, naming both (a file with another or
+no extension is read only if its content is plain text). The extension then decides between Markdown and
+plain text. Every per-file problem is raised as :class:`IngestError` with a one-line message meant for the
+person who uploaded the file.
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ def read_document(path: Path, max_bytes: int | None = None, pdf_pages: PdfPageTe
         raise IngestError("empty file")
 
     kind = _detect(data, path.suffix.lower())
+    _check_extension(kind, path.suffix.lower())
     if kind == "pdf":
         return _read_pdf(data, path, pdf_pages)
     if kind == "docx":
@@ -232,6 +235,42 @@ def _detect(data: bytes, ext: str) -> str:
     return "markdown" if ext in _MARKDOWN_EXT else "text"
 
 
+_KIND_NAMES = {
+    "pdf": "a PDF",
+    "docx": "a Word document",
+    "html": "an HTML page",
+    "egov-xml": "e-Gov law XML",
+    "markdown": "plain text",
+    "text": "plain text",
+}
+_EXT_KINDS: dict[str, str] = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".xml": "egov-xml",
+    ".txt": "text",
+    ".text": "text",
+    **{ext: "html" for ext in _HTML_EXT},
+    **{ext: "markdown" for ext in _MARKDOWN_EXT},
+}
+_TEXT_KINDS = {"text", "markdown"}
+
+
+def _check_extension(kind: str, ext: str) -> None:
+    """Refuse a file whose extension names another type than its content (a text file named .pdf was once
+    ingested as a document titled "hello"). Other or no extensions are accepted for plain text only."""
+    claimed = _EXT_KINDS.get(ext)
+    if kind == claimed or (kind in _TEXT_KINDS and (claimed is None or claimed in _TEXT_KINDS)):
+        return
+    content = _KIND_NAMES[kind]
+    if claimed is None:
+        suffix = f"ends in {ext}" if ext else "has no extension"
+        raise IngestError(f"file name {suffix} but the content is {content}: give it the right extension")
+    raise IngestError(
+        f"file name says {_KIND_NAMES[claimed]} ({ext}) but the content is {content}: "
+        "rename it or upload the intended file"
+    )
+
+
 def _detect_zip(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -302,29 +341,40 @@ def _decode(data: bytes, declared: str | None = None) -> tuple[str, list[str]]:
             raise IngestError("unsupported file type: binary data")
         return _check_text(text), warnings
     candidates = []
-    if declared:
-        codec = _codec(declared)
-        if codec:
-            candidates.append(codec)
+    declared_codec = _codec(declared) if declared else None
+    if declared_codec and not (declared_codec != "utf-8" and not data.isascii() and _try_decode(data, "utf-8")):
+        candidates.append(declared_codec)  # (non-ASCII bytes that are valid UTF-8 are UTF-8, whatever is declared)
     candidates.append("utf-8")
     for codec in candidates:
         text = _try_decode(data, codec)
         if text is not None:
+            if declared_codec and codec != declared_codec:
+                warnings.append(_mislabelled(declared or "", codec))
             return _check_text(text), warnings
-    best_ja: tuple[int, str] | None = None
+    best_ja: tuple[int, str, str] | None = None
     for codec in ("cp932", "euc_jp"):
         text = _try_decode(data, codec)
         if text is not None:
             kana = len(_KANA.findall(text[:20000]))
             if kana >= 3 and (best_ja is None or kana > best_ja[0]):
-                best_ja = (kana, text)
+                best_ja = (kana, text, codec)
     if best_ja is not None:
+        if declared_codec:
+            warnings.append(_mislabelled(declared or "", best_ja[2]))
         return _check_text(best_ja[1]), warnings
     text = _decode_with_normalizer(data)
     if text is None:
         text = data.decode(candidates[0], errors="replace")
         warnings.append("some characters could not be decoded and were replaced")
     return _check_text(text), warnings
+
+
+_CODEC_NAMES = {"cp932": "Shift_JIS (CP932)", "euc_jp": "EUC-JP", "utf-8": "UTF-8"}
+
+
+def _mislabelled(declared: str, codec: str) -> str:
+    return (f"the file declares its encoding as {declared} but is {_CODEC_NAMES.get(codec, codec)}; "
+            "it was read as what it is")
 
 
 def _decode_with_normalizer(data: bytes) -> str | None:
@@ -518,11 +568,34 @@ def _all_page_texts(path: Path, reader: pypdf.PdfReader) -> list[str | None]:
     return pdf_page_texts(reader, 1, len(reader.pages))
 
 
+def _active_content(reader: pypdf.PdfReader) -> list[str]:
+    """What a PDF carries besides text that a viewer might run or unpack: JavaScript, actions run on opening,
+    embedded files. The reader never runs or extracts them; they are named in a warning."""
+    found: list[str] = []
+    try:
+        root = reader.trailer["/Root"]
+        names = root.get("/Names")
+        names = names.get_object() if names is not None else {}
+        if "/JavaScript" in names or "/AA" in root:
+            found.append("JavaScript")
+        if "/OpenAction" in root:
+            action = root["/OpenAction"].get_object()
+            if hasattr(action, "get") and action.get("/S") in ("/JavaScript", "/Launch", "/URI", "/SubmitForm"):
+                found.append(f"an action run on opening ({str(action.get('/S')).lstrip('/')})")
+        attachments = len(reader.attachments)
+        if attachments:
+            found.append(f"{attachments} embedded file(s)")
+    except Exception:  # noqa: BLE001 - a damaged catalogue: the text may still read
+        log.info("pdf: its catalogue could not be inspected for active content")
+    return found
+
+
 def _read_pdf(data: bytes, path: Path, page_texts: PdfPageTexts | None) -> ParsedDocument:
     with _quiet_pypdf():
         reader = _open_pdf(data)
         page_count = len(reader.pages)
         raw_pages = (page_texts or _all_page_texts)(path, reader)
+        active = _active_content(reader)
         title_meta = ""
         try:
             meta = reader.metadata
@@ -554,6 +627,8 @@ def _read_pdf(data: bytes, path: Path, page_texts: PdfPageTexts | None) -> Parse
         warnings.append(f"{len(empty)} pages have no text layer (needs OCR): pages {_ranges(empty)}")
     if failed:
         warnings.append(f"text of page(s) {_ranges(failed)} could not be extracted (damaged page content)")
+    if active:
+        warnings.append(f"PDF contains {' and '.join(active)}: only its text was read (nothing was run or unpacked)")
     first_text = next((p.text for p in pages if p.text), "")
     title = title_meta or _pdf_title_from_text(pages[0].text or first_text) or _file_title(path)
     return ParsedDocument(format="pdf", title=title, pages=pages, warnings=warnings, page_count=page_count)
@@ -688,6 +763,25 @@ class _HtmlLines:
                 self.walk(child)
 
 
+MAX_HTML_TAGS = 200_000
+"""Tags an HTML page may have: BeautifulSoup holds about 1 KB per tag (1M tags: 1 GB, 33 s)."""
+MAX_HTML_DEPTH = 500
+"""Nesting an HTML page may have (the reader walks it recursively; real pages nest a few dozen levels)."""
+_START_TAG = re.compile(r"<[A-Za-z]")
+
+
+def _deeper_than(root, limit: int) -> bool:
+    from bs4 import Tag
+
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tag))
+    return False
+
+
 def _read_html(data: bytes, path: Path) -> ParsedDocument:
     from bs4 import BeautifulSoup
 
@@ -699,6 +793,12 @@ def _read_html(data: bytes, path: Path) -> ParsedDocument:
     text, warnings = _decode(data, declared)
     if not text.strip():
         raise IngestError("empty file")
+    tags = sum(1 for _ in _START_TAG.finditer(text))
+    if tags > MAX_HTML_TAGS:
+        raise IngestError(
+            f"HTML page has {tags:,} tags, more than the limit of {MAX_HTML_TAGS:,} (the largest statute page has "
+            "about 22,000): refused to keep memory bounded"
+        )
     try:
         soup = BeautifulSoup(text, "lxml")
     except Exception as exc:  # noqa: BLE001 - parser failure on a broken file
@@ -712,11 +812,9 @@ def _read_html(data: bytes, path: Path) -> ParsedDocument:
             title = _short_title(_clean_inline(h1.get_text()))
     collector = _HtmlLines()
     root = soup.body or soup
-    try:
-        collector.walk(root)
-    except RecursionError:  # absurdly deep markup: fall back to flat text
-        collector = _HtmlLines()
-        collector.lines = [_clean_inline(x) for x in root.get_text("\n").split("\n")]
+    if _deeper_than(root, MAX_HTML_DEPTH):
+        raise IngestError(f"HTML page is nested more than {MAX_HTML_DEPTH} levels deep: refused (no real page is)")
+    collector.walk(root)
     collector.flush()
     lines = [ln for ln in collector.lines if ln]
     body = "\n".join(lines)
@@ -806,10 +904,57 @@ def _docx_table_lines(table) -> list[str]:
     return lines
 
 
+MAX_UNPACKED_BYTES = 256 * _MB
+"""What a Word document may unpack to in all: python-docx holds every part in memory and parses the XML ones."""
+MAX_PACKING_RATIO = 200
+"""Largest compression ratio of a part above 1 MB (deflate tops out near 1000:1; Word's XML packs 5-30:1)."""
+
+
+def _check_package(data: bytes) -> None:
+    """Refuse a zip bomb before python-docx unpacks it, and DTDs (entity bombs, external entities) in any XML
+    part: OPC packages may not contain DTD declarations. The unpacked sizes checked are the declared ones;
+    Python's zipfile never inflates a member past its declared size (it reports a damaged file instead)."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import iterparse
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = zf.infolist()
+        total = sum(m.file_size for m in members)
+        if total > MAX_UNPACKED_BYTES:
+            raise IngestError(
+                f"Word document unpacks to {total / _MB:,.0f} MB, more than the limit of "
+                f"{MAX_UNPACKED_BYTES / _MB:g} MB (a zip bomb?): refused"
+            )
+        for m in members:
+            if m.file_size > _MB and m.file_size > MAX_PACKING_RATIO * max(m.compress_size, 1):
+                raise IngestError(
+                    f"Word document part {m.filename[:80]} is packed {m.file_size // max(m.compress_size, 1):,}:1, "
+                    f"more than {MAX_PACKING_RATIO}:1 (a zip bomb?): refused"
+                )
+        for m in members:
+            try:
+                with zf.open(m) as fh:
+                    if fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"<":
+                        continue
+                with zf.open(m) as fh:
+                    for _ in iterparse(fh, events=("start",), forbid_dtd=True):
+                        break  # a DTD comes before the root element: the prolog is all there is to check
+            except DefusedXmlException as exc:
+                raise IngestError(
+                    "Word document contains DTD or entity declarations, which are refused for safety"
+                ) from exc
+            except Exception:  # noqa: BLE001, S112 - a broken part: python-docx says what is wrong with it
+                continue
+
+
 def _read_docx(data: bytes, path: Path) -> ParsedDocument:
     import docx
     from docx.table import Table
 
+    try:
+        _check_package(data)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise IngestError(f"Word document is damaged and cannot be read ({type(exc).__name__})") from exc
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds on broken packages
@@ -1006,6 +1151,20 @@ class _EgovLines:
                 self.emit(child)
 
 
+def _xml_source(data: bytes) -> tuple[bytes | str, list[str]]:
+    """The bytes for the XML parser, or, when they are not in the encoding they declare (UTF-8 when none),
+    the text decoded from what they are, with a warning (the parser then ignores the declaration)."""
+    if _bom_encoding(data):
+        return data, []
+    m = _XML_ENCODING.search(data[:1024])
+    declared = m.group(1).decode("ascii", "ignore") if m else "UTF-8"
+    codec = _codec(declared)
+    if codec is None or _try_decode(data, codec) is not None:
+        return data, []
+    text, warnings = _decode(data, declared)
+    return text, warnings
+
+
 def _read_egov_xml(data: bytes, path: Path) -> ParsedDocument:
     from xml.etree.ElementTree import ParseError
 
@@ -1015,14 +1174,16 @@ def _read_egov_xml(data: bytes, path: Path) -> ParsedDocument:
     except ImportError:  # pragma: no cover - defusedxml is installed; lxml without entity resolution
         safe_et = None
         DefusedXmlException = ValueError  # noqa: N806
+    source, warnings = _xml_source(data)
     try:
         if safe_et is not None:
-            root = safe_et.fromstring(data)
+            root = safe_et.fromstring(source)
         else:  # pragma: no cover
             from lxml import etree
 
             parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
             root = etree.fromstring(data, parser=parser)
+            warnings = []
     except DefusedXmlException as exc:
         raise IngestError("XML file uses entity or DTD declarations, which are refused for safety") from exc
     except (ParseError, ValueError, SyntaxError) as exc:
@@ -1042,4 +1203,5 @@ def _read_egov_xml(data: bytes, path: Path) -> ParsedDocument:
     text = "\n".join(lines.lines)
     if not text.strip():
         raise IngestError("no text found in the e-Gov law XML")
-    return ParsedDocument(format="egov-xml", title=title or _file_title(path), pages=[Page(None, text)], page_count=0)
+    return ParsedDocument(format="egov-xml", title=title or _file_title(path), pages=[Page(None, text)],
+                          warnings=warnings, page_count=0)

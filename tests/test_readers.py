@@ -233,13 +233,30 @@ def test_plain_text_in_cp932_is_detected(tmp_path: Path) -> None:
     assert "本人確認書類の原本の提示を受けること。" in doc.pages[0].text
 
 
-def test_extension_is_only_a_hint(tmp_path: Path, sample_pdf: Path) -> None:
+def test_the_type_comes_from_the_content_and_a_disagreeing_extension_is_refused(
+    tmp_path: Path, sample_pdf: Path
+) -> None:
+    """A text file renamed .pdf was once ingested as an active document titled "hello"."""
+    hello = tmp_path / "hello.pdf"
+    hello.write_text("hello\nworld\n", encoding="utf-8")
+    with pytest.raises(IngestError, match=r"^file name says a PDF \(\.pdf\) but the content is plain text"):
+        read_document(hello)
     disguised = tmp_path / "really_a_pdf.txt"
     disguised.write_bytes(sample_pdf.read_bytes())
-    assert read_document(disguised).format == "pdf"
+    with pytest.raises(IngestError, match=r"says plain text \(\.txt\) but the content is a PDF"):
+        read_document(disguised)
     html_as_txt = tmp_path / "page.txt"
     html_as_txt.write_text("<!doctype html><html><body><p>本文です。</p></body></html>", encoding="utf-8")
-    assert read_document(html_as_txt).format == "html"
+    with pytest.raises(IngestError, match=r"says plain text \(\.txt\) but the content is an HTML page"):
+        read_document(html_as_txt)
+    no_extension = tmp_path / "AML_VER09"
+    no_extension.write_bytes(sample_pdf.read_bytes())
+    with pytest.raises(IngestError, match="^file name has no extension but the content is a PDF"):
+        read_document(no_extension)
+    notes = tmp_path / "notes.log"  # another extension: accepted for plain text
+    notes.write_text("窓口業務の記録\n本文です。", encoding="utf-8")
+    assert read_document(notes).format == "text"
+    assert read_document(sample_pdf).format == "pdf"
 
 
 # -- DOCX ------------------------------------------------------------------------------------------------
