@@ -14,6 +14,10 @@ PAGE_FILES = {  # permission key -> (page under ui/pages and its title key, icon
 }
 
 
+def _signed_out() -> None:
+    """The only page while nobody is signed in (the sign-in form is drawn before navigation)."""
+
+
 def main() -> None:
     import streamlit as st
 
@@ -23,7 +27,9 @@ def main() -> None:
     from ui.i18n import t
     from ui.state import lang
 
-    st.set_page_config(page_title="Compliance Q&A", page_icon=":material/gavel:", layout="wide")
+    # An emoji favicon is drawn in the page; a ":material/...:" one makes every browser fetch it from
+    # fonts.gstatic.com (tests/test_egress_syscalls.py).
+    st.set_page_config(page_title="Compliance Q&A", page_icon="⚖️", layout="wide")
 
     L = lang()
     choice = st.sidebar.radio(t("language", L), ["日本語", "English"], index=0 if L == "ja" else 1, horizontal=True)
@@ -34,6 +40,9 @@ def main() -> None:
 
     user = gate()
     if user is None:
+        # Rebuild the navigation with no page of any role: links a signed-in run showed (before a
+        # timeout or sign-out in this session) must not stay in the sidebar.
+        st.navigation([st.Page(_signed_out, title=t("sign_in", L), url_path="sign-in")], position="hidden")
         st.stop()
 
     st.sidebar.caption(t("signed_in_as", L, name=user.name))

@@ -9,7 +9,7 @@ from auth.roles import (
     permissions,
     require,
 )
-from auth.service import UserAdmin, change_own_password, sign_in, sign_out
+from auth.service import AuthService, SSOPolicy, UserAdmin, client_key
 from auth.session import RateLimited, RateLimiter, SessionClock
 from auth.store import (
     ROLES,
@@ -26,10 +26,12 @@ __all__ = [
     "ROLES",
     "USERS_DB_NAME",
     "AuthError",
+    "AuthService",
     "PasswordPolicyError",
     "Permission",
     "RateLimited",
     "RateLimiter",
+    "SSOPolicy",
     "SessionClock",
     "User",
     "UserAdmin",
@@ -38,9 +40,7 @@ __all__ = [
     "access_groups",
     "allowed_pages",
     "can",
-    "change_own_password",
+    "client_key",
     "permissions",
     "require",
-    "sign_in",
-    "sign_out",
 ]

@@ -1,5 +1,8 @@
 """``python -m auth``: manage the users of the data dir. Every change is audited.
 
+The command loads the settings as the app does (profile, ``CQA_SETTINGS_FILE``, ``CQA_*``), so
+the site's password policy applies here too; it goes through the app's auth service.
+
 Passwords are read from stdin with ``--password-stdin`` (first line), or prompted for twice
 on a terminal; they are never printed. New users and reset passwords must be changed at the
 next sign-in unless ``--no-must-change`` is given. Exit codes: 0 ok, 1 failure, 2 bad usage.
@@ -11,17 +14,12 @@ import argparse
 import getpass
 import json
 import sys
-from pathlib import Path
 
-from audit._cli import EXIT_OK, OneLineParser, UsageError, cli_actor, data_dir, run
-from audit.log import AUDIT_DB_NAME, AuditLog
-from auth.service import UserAdmin
+from audit._cli import EXIT_OK, OneLineParser, UsageError, cli_actor, run
 from auth.store import (
-    USERS_DB_NAME,
     PasswordPolicyError,
     User,
     UserError,
-    UserStore,
     normalize_groups,
     normalize_roles,
     validate_name,
@@ -100,7 +98,8 @@ def user_json(user: User) -> dict:
 
 def describe(user: User) -> str:
     flags = [f for f, on in (("disabled", user.disabled), ("locked", user.is_locked()),
-                             ("must-change-password", user.must_change_password)) if on]
+                             ("must-change-password", user.must_change_password),
+                             ("sso", user.source != "password")) if on]
     groups = ",".join(user.groups) or "-"
     return f"{user.name}\troles={','.join(user.roles)}\tgroups={groups}" + (
         f"\t{' '.join(flags)}" if flags else ""
@@ -108,8 +107,11 @@ def describe(user: User) -> str:
 
 
 def execute(args: argparse.Namespace) -> int:
-    base = Path(data_dir())
-    store = UserStore(base / USERS_DB_NAME)
+    from core.container import Container
+    from settings import load_settings
+
+    services = Container(load_settings()).auth  # the app's service: the site's password policy
+    store = services.store
     if args.command == "list":
         users = store.list_users()
         if args.json:
@@ -119,7 +121,7 @@ def execute(args: argparse.Namespace) -> int:
                 print(describe(u))
         return EXIT_OK
 
-    admin = UserAdmin(store, AuditLog(base / AUDIT_DB_NAME), cli_actor(), via="cli")
+    admin = services.cli_admin(cli_actor())
     cmd = args.command
     if cmd == "add":
         roles = _roles(args.role)

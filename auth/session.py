@@ -80,22 +80,44 @@ class RateLimiter:
 
     def check(self, user: User | str, now: float | None = None) -> None:
         moment = time.monotonic() if now is None else float(now)
-        key = self._key(user)
         with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= moment - self.per_seconds:
-                events.popleft()
-            if len(events) >= self.max_events:
-                wait = max(0.0, events[0] + self.per_seconds - moment)
+            wait = self._wait(self._key(user), moment)
+            if wait is not None:
                 raise RateLimited(
                     f"Too many requests: at most {self.max_events} per {self._window()}. "
                     f"Please wait {max(1, math.ceil(wait))} second(s) and try again.",
                     retry_after=wait,
                 )
-            events.append(moment)
-            self._checks += 1
-            if self._checks % 1000 == 0:
-                self._sweep(moment)
+            self._add(self._key(user), moment)
+
+    def retry_after(self, user: User | str, now: float | None = None) -> float | None:
+        """Seconds to wait before the next event is allowed, or None when it is allowed now.
+        Records nothing: with :meth:`add`, a caller can count only some events (failures, say)."""
+        moment = time.monotonic() if now is None else float(now)
+        with self._lock:
+            return self._wait(self._key(user), moment)
+
+    def add(self, user: User | str, now: float | None = None) -> None:
+        """Record one event, allowed or not."""
+        moment = time.monotonic() if now is None else float(now)
+        with self._lock:
+            self._add(self._key(user), moment)
+
+    def _wait(self, key: str, moment: float) -> float | None:
+        events = self._events.get(key)
+        if not events:
+            return None
+        while events and events[0] <= moment - self.per_seconds:
+            events.popleft()
+        if len(events) >= self.max_events:
+            return max(0.0, events[-self.max_events] + self.per_seconds - moment)
+        return None
+
+    def _add(self, key: str, moment: float) -> None:
+        self._events.setdefault(key, deque()).append(moment)
+        self._checks += 1
+        if self._checks % 1000 == 0:
+            self._sweep(moment)
 
     def reset(self, user: User | str | None = None) -> None:
         with self._lock:

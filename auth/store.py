@@ -6,6 +6,7 @@ connection, so one store can be shared between threads (Streamlit sessions) and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -26,11 +27,15 @@ from core.sqlite import immediate_transaction
 
 USERS_DB_NAME = "users.sqlite3"
 ROLES: frozenset[str] = frozenset({"staff", "compliance", "admin"})
-NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # '@': an IdP's user name may be a UPN
 GROUP_RE = re.compile(r"[\w.\-]{1,64}")  # \w is Unicode: Japanese group names are fine
 MAX_PASSWORD_LEN = 1024
 
 GENERIC_AUTH_FAILURE = "Sign-in failed: wrong user name or password."
+SSO_REFUSED = "Your single sign-on account has no access to this app. Ask an administrator."
+PASSWORD_SOURCE, OIDC_SOURCE = "password", "oidc"
+FAILED_NAME_KEEP = timedelta(days=30)
+"""How long the failure count of a name that is not an account is kept after its last failure."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -45,12 +50,19 @@ CREATE TABLE IF NOT EXISTS users (
     failed_attempts INTEGER NOT NULL DEFAULT 0,
     locked_until TEXT,
     must_change_password INTEGER NOT NULL DEFAULT 0,
-    last_login_at TEXT
-)
+    last_login_at TEXT,
+    source TEXT NOT NULL DEFAULT 'password'
+);
+CREATE TABLE IF NOT EXISTS failed_names (
+    name_key TEXT NOT NULL PRIMARY KEY,
+    failed_attempts INTEGER NOT NULL,
+    locked_until TEXT,
+    updated_at TEXT NOT NULL
+);
 """
 _COLUMNS = (
     "name, roles, groups_json, disabled, created_at, failed_attempts, locked_until,"
-    " must_change_password, last_login_at"
+    " must_change_password, last_login_at, source"
 )
 
 
@@ -58,7 +70,8 @@ class AuthError(CQAError):
     """Sign-in refused. The message never says whether the user name exists.
 
     ``reason`` (for the audit log, not for the screen): ``bad_credentials``, ``locked``,
-    ``disabled`` or ``must_change_password``.
+    ``disabled``, ``must_change_password``, ``rate_limited``, or for single sign-on
+    ``sso_no_role``, ``sso_bad_name`` and ``sso_password_account``.
     """
 
     def __init__(self, message: str, reason: str = "bad_credentials") -> None:
@@ -87,6 +100,8 @@ class User:
     locked_until: datetime | None = None
     must_change_password: bool = False
     last_login_at: datetime | None = None
+    source: str = PASSWORD_SOURCE
+    """``password`` (signs in with a password here) or ``oidc`` (only through single sign-on)."""
 
     def is_locked(self, now: datetime | None = None) -> bool:
         return self.locked_until is not None and self.locked_until > _utc(now)
@@ -115,7 +130,7 @@ def _parse(text: str | None) -> datetime | None:
 def validate_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise UserError(
-            "invalid user name: use 1-64 characters from letters, digits, '.', '_' and '-'"
+            "invalid user name: use 1-64 characters from letters, digits, '.', '_', '@' and '-'"
         )
     return name
 
@@ -146,6 +161,12 @@ def normalize_groups(groups: Iterable[str] | str | None) -> tuple[str, ...]:
             f"invalid access group(s): {', '.join(bad)} (letters, digits, '.', '_', '-'; up to 64)"
         )
     return tuple(sorted(cleaned))
+
+
+def _name_key(name: str) -> str:
+    """Key of a name's failure count when it is not an account (case-insensitive, as names are)."""
+    text = "cqa-failed-name\0" + name[:MAX_PASSWORD_LEN].lower()
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
 # --------------------------------------------------------------------------- the store
@@ -201,11 +222,14 @@ class UserStore:
             if created:
                 os.chmod(self.db_path, 0o600)  # password hashes: owner only
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(_SCHEMA)
+            conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+            if "source" not in columns:  # a users file from before single sign-on accounts
+                conn.execute("ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'password'")
 
     @staticmethod
     def _user(row: tuple) -> User:
-        name, roles, groups, disabled, created, failed, locked, must_change, last_login = row
+        name, roles, groups, disabled, created, failed, locked, must_change, last_login, source = row
         return User(
             name=name,
             roles=tuple(json.loads(roles)),
@@ -216,6 +240,7 @@ class UserStore:
             locked_until=_parse(locked),
             must_change_password=bool(must_change),
             last_login_at=_parse(last_login),
+            source=source,
         )
 
     def _get_in(self, conn: sqlite3.Connection, name: str) -> User:
@@ -291,6 +316,7 @@ class UserStore:
                 (name, pw_hash, json.dumps(roles_t), json.dumps(groups_t, ensure_ascii=False),
                  now, now, now, int(must_change_password)),
             )
+            conn.execute("DELETE FROM failed_names WHERE name_key = ?", (_name_key(name),))
             return self._get_in(conn, name)
 
     def create_initial_admin(self, name: str, password: str, groups: Iterable[str] | str = ()) -> User:
@@ -311,12 +337,15 @@ class UserStore:
                 (name, pw_hash, json.dumps(["admin"]), json.dumps(groups_t, ensure_ascii=False),
                  now, now, now),
             )
+            conn.execute("DELETE FROM failed_names WHERE name_key = ?", (_name_key(name),))
             return self._get_in(conn, name)
 
     def set_password(self, name: str, password: str, *, must_change_password: bool = False) -> User:
         """Set a new password (admin reset); also clears failed attempts and any lockout."""
         with self._connection() as conn:
             user = self._get_in(conn, name)
+        if user.source != PASSWORD_SOURCE:
+            raise UserError(f"{user.name} signs in through single sign-on and has no password here")
         self.check_password_policy(password, user.name)
         pw_hash = self._hash(password)
         now = _ts(_utc())
@@ -333,6 +362,9 @@ class UserStore:
         """The user's own change: checks the old password (with lockout) first."""
         if old_password == new_password:
             raise PasswordPolicyError("the new password must differ from the old one")
+        user = self.get(name)
+        if user is not None and user.source != PASSWORD_SOURCE:
+            raise UserError(f"{user.name} signs in through single sign-on and has no password here")
         self.check_password_policy(new_password, name)
         self.authenticate(name, old_password, allow_must_change=True)
         return self.set_password(name, new_password, must_change_password=False)
@@ -406,36 +438,38 @@ class UserStore:
     ) -> User:
         """Check a sign-in and return the user.
 
-        Raises :class:`AuthError` with one generic message for an unknown user or a wrong
-        password; a locked account says so (without checking the password); a disabled account
-        says so only after the right password. ``failed_attempts`` counts consecutive failures;
-        reaching ``max_failed_attempts`` locks the account for ``lockout_minutes``. Success
-        resets the counter and re-hashes the password when the argon2 parameters changed.
-        ``must_change_password`` is reported on the returned user: the caller must then ask
-        for a new password before anything else (pass ``allow_must_change=False`` to refuse).
+        The answer never tells whether the name is an account: an unknown name (or one that
+        cannot be a name) costs one password verification, like a known one; its failures are
+        counted under a hash of the name and lock it exactly as an account is locked, with the
+        same message. ``failed_attempts`` counts consecutive failures; reaching
+        ``max_failed_attempts`` locks for ``lockout_minutes``; a locked name is refused (after
+        the same verification cost) whatever the password. A disabled account says so only after
+        the right password. Success resets the counter and re-hashes the password when the argon2
+        parameters changed. Single sign-on accounts have no usable password here.
+        ``must_change_password`` is reported on the returned user: the caller must then ask for a
+        new password before anything else (pass ``allow_must_change=False`` to refuse).
         """
         moment = _utc(now)
-        if not isinstance(password, str) or not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            self._burn_time(password if isinstance(password, str) else "")
-            raise AuthError(GENERIC_AUTH_FAILURE)
+        password = password if isinstance(password, str) else ""
         if len(password) > MAX_PASSWORD_LEN:
             password = password[: MAX_PASSWORD_LEN + 1]  # still wrong, but cheap to hash
-        with self._connection() as conn:
-            row = conn.execute(
-                f"SELECT pw_hash, {_COLUMNS} FROM users WHERE name = ?", (name,)
-            ).fetchone()
+        row = None
+        if isinstance(name, str) and NAME_RE.fullmatch(name):
+            with self._connection() as conn:
+                row = conn.execute(
+                    f"SELECT pw_hash, {_COLUMNS} FROM users WHERE name = ?", (name,)
+                ).fetchone()
         if row is None:
             self._burn_time(password)
-            raise AuthError(GENERIC_AUTH_FAILURE)
+            self._refuse(self._record_name_failure(str(name), moment), moment)
         pw_hash, user = row[0], self._user(row[1:])
         if user.is_locked(moment):
-            raise AuthError(self._locked_message(user.locked_until, moment), "locked")
+            self._burn_time(password)
+            self._refuse(user.locked_until, moment)
 
-        if not self._verify(pw_hash, password):
-            locked_until = self._record_failure(user.name, moment)
-            if locked_until is not None:
-                raise AuthError(self._locked_message(locked_until, moment), "locked")
-            raise AuthError(GENERIC_AUTH_FAILURE)
+        verified = self._verify(pw_hash, password)
+        if not verified or user.source != PASSWORD_SOURCE:
+            self._refuse(self._record_failure(user.name, moment), moment)
 
         new_hash = self._hash(password) if self._needs_rehash(pw_hash) else None
         with self._write() as conn:
@@ -457,6 +491,122 @@ class UserStore:
                     (new_hash, user.name, pw_hash),
                 )
             return self._get_in(conn, user.name)
+
+    def _refuse(self, locked_until: datetime | None, moment: datetime) -> None:
+        """Raise the one answer a failed sign-in gets: locked (until when) or generic."""
+        if locked_until is not None and locked_until > moment:
+            raise AuthError(self._locked_message(locked_until, moment), "locked")
+        raise AuthError(GENERIC_AUTH_FAILURE)
+
+    def record_failed_sign_in(self, name: str, now: datetime | None = None) -> datetime | None:
+        """Count a refused sign-in for ``name`` (an account or not), as a wrong password would;
+        return the lock expiry when the name is locked. Single sign-on refusals use it."""
+        moment = _utc(now)
+        user = self.get(name)
+        if user is None:
+            return self._record_name_failure(str(name), moment)
+        if user.is_locked(moment):
+            return user.locked_until
+        return self._record_failure(user.name, moment)
+
+    def is_name_locked(self, name: str, now: datetime | None = None) -> datetime | None:
+        """The lock expiry of ``name`` (an account or not) when it is locked now, else None."""
+        moment = _utc(now)
+        user = self.get(name)
+        if user is not None:
+            return user.locked_until if user.is_locked(moment) else None
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT locked_until FROM failed_names WHERE name_key = ?", (_name_key(str(name)),)
+            ).fetchone()
+        until = _parse(row[0]) if row else None
+        return until if until is not None and until > moment else None
+
+    def _record_name_failure(self, name: str, moment: datetime) -> datetime | None:
+        """A failure for a name that is not an account, counted as :meth:`_record_failure` counts
+        an account's (a hash of the name is stored, never the name: people type passwords there).
+        Returns the lock expiry when the name is (now or still) locked."""
+        key = _name_key(name)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT failed_attempts, locked_until FROM failed_names WHERE name_key = ?", (key,)
+            ).fetchone()
+            failed, locked = (0, None) if row is None else (int(row[0]), _parse(row[1]))
+            if locked is not None and locked > moment:
+                return locked  # locked: refused without counting, as an account is
+            if locked is not None:
+                failed = 0
+            failed += 1
+            until = moment + self.lockout if failed >= self.max_failed_attempts else None
+            conn.execute(
+                "INSERT INTO failed_names (name_key, failed_attempts, locked_until, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(name_key) DO UPDATE SET"
+                " failed_attempts = excluded.failed_attempts, locked_until = excluded.locked_until,"
+                " updated_at = excluded.updated_at",
+                (key, failed, None if until is None else _ts(until), _ts(moment)),
+            )
+            cutoff = _ts(moment - FAILED_NAME_KEEP)
+            conn.execute(
+                "DELETE FROM failed_names WHERE updated_at < ? AND (locked_until IS NULL OR locked_until < ?)",
+                (cutoff, _ts(moment)),
+            )
+            return until
+
+    # ----------------------------------------------------------------- single sign-on
+
+    def sso_sign_in(
+        self, name: str, roles: Iterable[str], groups: Iterable[str], now: datetime | None = None
+    ) -> tuple[User | None, User]:
+        """A sign-in the IdP vouched for: create or update the single sign-on account ``name``
+        with the roles and access groups the IdP's groups map to, and record the sign-in.
+
+        Returns ``(before, after)`` (``before`` is None for a new account). Raises
+        :class:`AuthError` when the name is locked (the same lockout as passwords), the account is
+        disabled, or the name belongs to a password account (``sso_password_account``: the IdP
+        never takes over a local account). The last enabled admin keeps its admin role
+        (:class:`UserError`).
+        """
+        moment = _utc(now)
+        validate_name(name)
+        roles_t, groups_t = normalize_roles(roles), normalize_groups(groups)
+        existing = self.get(name)
+        pw_hash = self._hash(secrets.token_urlsafe(32)) if existing is None else None  # never usable
+        with self._write() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+            before = None if row is None else self._user(row)
+            if before is None:
+                locked = conn.execute(
+                    "SELECT locked_until FROM failed_names WHERE name_key = ?", (_name_key(name),)
+                ).fetchone()
+                until = _parse(locked[0]) if locked else None
+                if until is not None and until > moment:
+                    raise AuthError(self._locked_message(until, moment), "locked")
+                if pw_hash is None:  # created by someone else meanwhile
+                    pw_hash = self._hash(secrets.token_urlsafe(32))
+                now_ts = _ts(moment)
+                conn.execute(
+                    "INSERT INTO users (name, pw_hash, roles, groups_json, created_at, updated_at,"
+                    " password_changed_at, last_login_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, pw_hash, json.dumps(roles_t), json.dumps(groups_t, ensure_ascii=False),
+                     now_ts, now_ts, now_ts, now_ts, OIDC_SOURCE),
+                )
+                conn.execute("DELETE FROM failed_names WHERE name_key = ?", (_name_key(name),))
+                return None, self._get_in(conn, name)
+            if before.source != OIDC_SOURCE:
+                raise AuthError(SSO_REFUSED, "sso_password_account")
+            if before.is_locked(moment):
+                raise AuthError(self._locked_message(before.locked_until, moment), "locked")
+            if before.disabled:
+                raise AuthError("This account is disabled. Ask an administrator.", "disabled")
+            if "admin" in before.roles and "admin" not in roles_t:
+                self._keep_an_admin(conn, before.name, "remove the admin role from")
+            conn.execute(
+                "UPDATE users SET roles = ?, groups_json = ?, failed_attempts = 0, locked_until = NULL,"
+                " last_login_at = ?, updated_at = ? WHERE name = ?",
+                (json.dumps(roles_t), json.dumps(groups_t, ensure_ascii=False), _ts(moment), _ts(moment),
+                 before.name),
+            )
+            return before, self._get_in(conn, before.name)
 
     def _needs_rehash(self, pw_hash: str) -> bool:
         try:
@@ -496,6 +646,9 @@ class UserStore:
 
 __all__ = [
     "GENERIC_AUTH_FAILURE",
+    "OIDC_SOURCE",
+    "PASSWORD_SOURCE",
+    "SSO_REFUSED",
     "ROLES",
     "USERS_DB_NAME",
     "AuthError",

@@ -95,6 +95,14 @@ class Container:
         )
 
     @cached_property
+    def auth(self):
+        """The one sign-in and user-administration service (the site's password policy, lockout,
+        throttling and single sign-on mapping)."""
+        from auth.service import AuthService
+
+        return AuthService.from_settings(self.settings, self.users, self.audit)
+
+    @cached_property
     def audit(self):
         from audit.log import AuditLog
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -98,14 +99,48 @@ class UISettings(BaseModel):
     port: int = 8501
 
 
+class OIDCGrant(BaseModel):
+    """What one IdP group gives its members in the app."""
+
+    roles: list[str] = Field(default_factory=list, description="staff, compliance or admin")
+    groups: list[str] = Field(default_factory=list, description="access groups (document restrictions)")
+
+
 class SecuritySettings(BaseModel):
-    session_timeout_minutes: int = 30
+    session_timeout_minutes: float = Field(default=30, gt=0)
     questions_per_minute: int = 20
     max_question_chars: int = 2000
     max_failed_logins: int = 5
     lockout_minutes: int = 15
     min_password_length: int = 10
     audit_retention_days: int = 3650
+    login_failures_per_name: int = Field(
+        default=10, ge=1, description="Failed sign-ins per user name in login_throttle_seconds before refusing"
+    )
+    login_failures_per_client: int = Field(
+        default=30, ge=1, description="Failed sign-ins per client address in login_throttle_seconds before refusing"
+    )
+    login_throttle_seconds: int = Field(default=300, gt=0)
+    client_address_header: str | None = Field(
+        default=None,
+        description="Header in which the reverse proxy on this host passes the client's address "
+        "(e.g. X-Forwarded-For; its last value is used); trusted on loopback connections only",
+    )
     oidc_provider: str | None = Field(
         default=None, description="Name of an [auth.<provider>] block in Streamlit secrets for st.login SSO"
     )
+    oidc_username_claim: str = Field(default="preferred_username", description="ID-token claim with the user name")
+    oidc_groups_claim: str = Field(default="groups", description="ID-token claim with the IdP groups")
+    oidc_group_map: dict[str, OIDCGrant] = Field(
+        default_factory=dict,
+        description="IdP group -> app roles and access groups; an SSO user none of whose groups is mapped "
+        "to a role is refused",
+    )
+
+    @model_validator(mode="after")
+    def _provider_name(self) -> SecuritySettings:
+        if self.oidc_provider is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.oidc_provider):
+            raise ValueError(
+                "security.oidc_provider must be letters, digits and '-' (Streamlit refuses '_' in a provider name)"
+            )
+        return self

@@ -25,7 +25,7 @@ from auth.roles import (
     permissions,
     require,
 )
-from auth.service import UNKNOWN_USER, UserAdmin, change_own_password, sign_in, sign_out
+from auth.service import UNKNOWN_USER, AuthService, UserAdmin
 from auth.session import RateLimited, RateLimiter, SessionClock
 from auth.store import (
     GENERIC_AUTH_FAILURE,
@@ -61,8 +61,15 @@ def audit(tmp_path: Path) -> AuditLog:
     return AuditLog(tmp_path / AUDIT_DB_NAME)
 
 
-def run_cli(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CQA_DATA_DIR": str(data_dir)}
+@pytest.fixture()
+def service(store: UserStore, audit: AuditLog) -> AuthService:
+    return AuthService(store, audit)
+
+
+def run_cli(
+    *args: str, data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CQA_DATA_DIR": str(data_dir), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "auth", *args],
         cwd=REPO, env=env, input=stdin if stdin is not None else "", capture_output=True, text=True,
@@ -285,16 +292,18 @@ def test_rehash_when_parameters_change(tmp_path: Path) -> None:
     assert UserStore(path, hasher=fast_hasher()).authenticate("alice", PW, now=T0)
 
 
-def test_password_never_stored_in_clear(tmp_path: Path, store: UserStore, audit: AuditLog) -> None:
+def test_password_never_stored_in_clear(
+    tmp_path: Path, store: UserStore, audit: AuditLog, service: AuthService
+) -> None:
     secret = "Unique-Secret-7391"
     admin = UserAdmin(store, audit, actor="boss")
     admin.add_user("alice", secret, ["staff"])
     admin.reset_password("alice", secret + "-2")
     with pytest.raises(AuthError):
-        sign_in(store, audit, "alice", secret)
+        service.sign_in("alice", secret, client="c1")
     with pytest.raises(AuthError):
-        sign_in(store, audit, secret, secret)  # a password typed into the name field
-    sign_in(store, audit, "alice", secret + "-2")
+        service.sign_in(secret, secret, client="c1")  # a password typed into the name field
+    service.sign_in("alice", secret + "-2", client="c1")
     for path in (tmp_path / USERS_DB_NAME, tmp_path / AUDIT_DB_NAME):
         blob = raw_bytes(path)
         assert blob and secret.encode() not in blob
@@ -414,22 +423,23 @@ def test_rate_limiter_thread_safe() -> None:
 
 def test_sign_in_is_audited(store: UserStore, audit: AuditLog) -> None:
     store.add_user("alice", PW, ["staff"])
-    user = sign_in(store, audit, "alice", PW, client="10.0.0.5")
+    service = AuthService(store, audit, per_name=RateLimiter(2, 60))
+    user = service.sign_in("alice", PW, client="10.0.0.5")
     with pytest.raises(AuthError):
-        sign_in(store, audit, "alice", "wrong-password")
+        service.sign_in("alice", "wrong-password", client="c1")
     with pytest.raises(AuthError):
-        sign_in(store, audit, "mallory", PW)
-    limiter = RateLimiter(1, 60)
-    sign_in(store, audit, "alice", PW, limiter=limiter)
+        service.sign_in("mallory", PW, client="c1")
+    with pytest.raises(AuthError):
+        service.sign_in("alice", "wrong-again", client="c1", tick=None)
     with pytest.raises(RateLimited):
-        sign_in(store, audit, "alice", PW, limiter=limiter)
-    sign_out(audit, user, reason="timeout")
+        service.sign_in("alice", PW, client="c1")  # two failures for alice: throttled, right password or not
+    service.sign_out(user, reason="timeout")
     records = list(reversed(audit.search()))
     assert [(r.user, r.action) for r in records] == [
         ("alice", "login"), ("alice", "login_failed"), (UNKNOWN_USER, "login_failed"),
-        ("alice", "login"), ("alice", "login_failed"), ("alice", "logout"),
+        ("alice", "login_failed"), ("alice", "login_failed"), ("alice", "logout"),
     ]
-    assert records[0].detail["client"] == "10.0.0.5"
+    assert records[0].detail["client"] == "10.0.0.5" and records[0].detail["via"] == "password"
     assert records[1].detail["reason"] == "bad_credentials"
     assert "attempted_name_sha256" in records[2].detail and "mallory" not in json.dumps(records[2].detail)
     assert records[4].detail["reason"] == "rate_limited"
@@ -448,7 +458,7 @@ def test_user_admin_audits_every_change(store: UserStore, audit: AuditLog) -> No
     admin.enable("alice")
     admin.unlock("alice")
     admin.reset_password("alice", "another-password")
-    change_own_password(store, audit, store.get("alice"), "another-password", "my-own-password-7")
+    AuthService(store, audit).change_password(store.get("alice"), "another-password", "my-own-password-7")
     admin.delete("alice")
     ops = [(r.user, r.detail["op"], r.detail["target"]) for r in reversed(audit.search(action="user_change"))]
     assert ops == [("boss", op, "alice") for op in (
@@ -571,3 +581,311 @@ def test_cli_failures_exit_1(tmp_path: Path, args: tuple[str, ...], stdin: str, 
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
     assert "long-enough-pw" not in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- one sign-in path (issue 15, item 3)
+
+
+class CountingHasher(PasswordHasher):
+    """The real argon2id hasher (small parameters), counting verifications."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.verifications = 0
+
+    def verify(self, hash, password) -> bool:  # noqa: A002 (argon2's parameter name)
+        self.verifications += 1
+        return super().verify(hash, password)
+
+
+def _answers(store: UserStore, name: str, passwords: list[str], when: datetime) -> list[tuple[str, str]]:
+    out = []
+    for password in passwords:
+        try:
+            store.authenticate(name, password, now=when)
+            out.append(("ok", ""))
+        except AuthError as exc:
+            out.append((exc.reason, str(exc)))
+    return out
+
+
+def test_unknown_names_get_the_answers_an_account_gets(tmp_path: Path) -> None:
+    """Five bad attempts lock an unknown name exactly as they lock an account: same messages,
+    same minutes, same unlock time, one password verification per attempt either way."""
+    hasher = CountingHasher()
+    store = UserStore(tmp_path / USERS_DB_NAME, hasher=hasher)
+    store.add_user("alice", PW, ["staff"])
+    wrong = [f"wrong-{i}" for i in range(5)]
+    for name in ("alice", "ghost"):
+        before = hasher.verifications
+        answers = _answers(store, name, [*wrong, PW], T0)
+        assert hasher.verifications - before == 6, name  # locked or unknown: still one verification each
+        assert [r for r, _ in answers] == ["bad_credentials"] * 4 + ["locked", "locked"], name
+        assert answers[:4] == [("bad_credentials", GENERIC_AUTH_FAILURE)] * 4
+        assert "15 minute" in answers[5][1]
+        if name == "alice":
+            alice_answers = answers
+        else:
+            assert answers == alice_answers  # nothing tells the two apart
+    later = T0 + timedelta(minutes=15)
+    assert store.authenticate("alice", PW, now=later).name == "alice"
+    assert _answers(store, "ghost", [PW], later) == [("bad_credentials", GENERIC_AUTH_FAILURE)]
+    assert store.is_name_locked("ghost", later) is None
+    # names are case-insensitive for the count too, and an account created later starts clean
+    _answers(store, "Ghost2", wrong, T0)
+    assert store.is_name_locked("ghost2", T0) is not None
+    store.add_user("ghost2", PW, ["staff"])
+    assert store.authenticate("ghost2", PW, now=T0 + timedelta(seconds=1)).name == "ghost2"
+
+
+def test_failed_names_are_kept_as_hashes_and_forgotten(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / USERS_DB_NAME, hasher=fast_hasher())
+    typed = "Typed-Password-In-Name-Field-481"
+    _answers(store, typed, ["x"], T0)
+    assert typed.encode() not in raw_bytes(tmp_path / USERS_DB_NAME)
+    assert typed.lower().encode() not in raw_bytes(tmp_path / USERS_DB_NAME)
+    with sqlite3.connect(tmp_path / USERS_DB_NAME) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM failed_names").fetchone()[0] == 1
+    conn.close()
+    _answers(store, "someone-else", ["x"], T0 + timedelta(days=31))  # prunes counts older than 30 days
+    with sqlite3.connect(tmp_path / USERS_DB_NAME) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM failed_names").fetchone()[0] == 1
+    conn.close()
+
+
+def test_a_users_file_from_before_sso_accounts_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / USERS_DB_NAME
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE, pw_hash TEXT NOT NULL,"
+                     " roles TEXT NOT NULL, groups_json TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,"
+                     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, password_changed_at TEXT NOT NULL,"
+                     " failed_attempts INTEGER NOT NULL DEFAULT 0, locked_until TEXT,"
+                     " must_change_password INTEGER NOT NULL DEFAULT 0, last_login_at TEXT)")
+        conn.execute("INSERT INTO users (name, pw_hash, roles, groups_json, created_at, updated_at,"
+                     " password_changed_at) VALUES ('old', ?, '[\"staff\"]', '[]', ?, ?, ?)",
+                     (fast_hasher().hash(PW), T0.isoformat(), T0.isoformat(), T0.isoformat()))
+    conn.close()
+    store = UserStore(path, hasher=fast_hasher())
+    assert store.authenticate("old", PW, now=T0).source == "password"
+
+
+def test_sign_ins_are_throttled_per_name_and_per_client(store: UserStore, audit: AuditLog) -> None:
+    store.add_user("alice", PW, ["staff"])
+    service = AuthService(store, audit, per_name=RateLimiter(3, 60), per_client=RateLimiter(5, 60))
+    for i in range(3):
+        with pytest.raises(AuthError):
+            service.sign_in("alice", f"wrong-{i}", client="10.0.0.7", tick=100.0 + i)
+    # per name: the 4th attempt is refused before any password check, even from another client
+    with pytest.raises(RateLimited) as throttled:
+        service.sign_in("alice", PW, client="10.0.0.8", tick=110.0)
+    assert "wait 50 second" in str(throttled.value)
+    assert store.get("alice").failed_attempts == 3  # a throttled attempt is not a lockout failure
+    # an unknown name gets the same treatment and the same words
+    for i in range(3):
+        with pytest.raises(AuthError):
+            service.sign_in("nobody", f"wrong-{i}", client="10.0.0.9", tick=100.0 + i)
+    with pytest.raises(RateLimited) as unknown:
+        service.sign_in("nobody", PW, client="10.0.0.8", tick=110.0)
+    assert str(unknown.value) == str(throttled.value)
+    # per client: spraying names from one address stops after 5 failures, whatever the name
+    for name in ("carol", "dave"):
+        with pytest.raises(AuthError):
+            service.sign_in(name, "x", client="10.0.0.7", tick=111.0)
+    with pytest.raises(RateLimited):
+        service.sign_in("erin", "x", client="10.0.0.7", tick=112.0)
+    assert service.sign_in("alice", PW, client="10.0.0.8", tick=161.0).name == "alice"  # the window passed
+    reasons = [r.detail["reason"] for r in audit.search(action="login_failed")]
+    assert reasons.count("rate_limited") == 3
+    # successes are not counted: a busy office behind one address is never throttled by them
+    for i in range(10):
+        service.sign_in("alice", PW, client="10.0.0.8", tick=200.0 + i)
+
+
+def test_rate_limiter_can_count_only_some_events() -> None:
+    limiter = RateLimiter(2, 10)
+    assert limiter.retry_after("k", now=0.0) is None
+    limiter.add("k", now=0.0)
+    limiter.add("k", now=1.0)
+    limiter.add("k", now=2.0)  # add records even past the limit
+    assert limiter.retry_after("k", now=3.0) == pytest.approx(8.0)  # until only 1 event is left in the window
+    assert limiter.retry_after("k", now=11.0) is None
+    assert limiter.retry_after("other", now=3.0) is None
+
+
+def test_client_key_uses_the_proxy_header_only_on_loopback() -> None:
+    from auth.service import LOOPBACK_CLIENT, client_key
+
+    headers = {"X-Forwarded-For": "203.0.113.9, 10.1.2.3"}
+    assert client_key("10.9.9.9", headers, "X-Forwarded-For") == "10.9.9.9"  # a remote peer's header is ignored
+    assert client_key(None, headers, "X-Forwarded-For") == "10.1.2.3"  # the address the proxy saw
+    assert client_key(None, headers, None) == LOOPBACK_CLIENT
+    assert client_key(None, {}, "X-Forwarded-For") == LOOPBACK_CLIENT
+
+
+def _site(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_site_password_policy_and_lockout_apply_to_every_entry_point(tmp_path: Path, monkeypatch) -> None:
+    """The form, first-admin setup and the CLI all use the service the composition root builds
+    from the site file: a 12-character password passes the built-in policy but not this site's."""
+    from core.container import Container
+    from settings import load_settings
+
+    data = tmp_path / "data"
+    site = _site(tmp_path, "[security]\nmin_password_length = 14\nmax_failed_logins = 2\nlockout_minutes = 60\n")
+    monkeypatch.setenv("CQA_SETTINGS_FILE", str(site))
+    monkeypatch.setenv("CQA_DATA_DIR", str(data))
+    container = Container(load_settings())
+    with pytest.raises(PasswordPolicyError, match="at least 14"):
+        container.auth.create_first_admin("boss", "twelve-chars", client="c1")
+    container.auth.create_first_admin("boss", "fourteen-chars", client="c1")
+
+    env = {"CQA_SETTINGS_FILE": str(site)}
+    proc = run_cli("add", "alice", "--role", "staff", "--password-stdin", data_dir=data, stdin="twelve-chars\n",
+                   env=env)
+    assert proc.returncode == 1 and "at least 14" in proc.stderr
+    proc = run_cli("add", "alice", "--role", "staff", "--password-stdin", "--no-must-change", data_dir=data,
+                   stdin="fourteen-chars\n", env=env)
+    assert proc.returncode == 0, proc.stderr
+    for i in range(2):  # the site's max_failed_logins = 2
+        with pytest.raises(AuthError):
+            container.auth.sign_in("alice", f"wrong-{i}", client="c1")
+    with pytest.raises(AuthError, match="locked.*60 minute"):
+        container.auth.sign_in("alice", "fourteen-chars", client="c2")
+    listed = {u["name"]: u for u in json.loads(run_cli("list", "--json", data_dir=data, env=env).stdout)}
+    assert listed["alice"]["locked"] is True and not listed["boss"]["locked"]
+    records = container.audit.search(action="user_change")
+    assert {r.detail["op"] for r in records} == {"create_initial_admin", "add"}
+
+
+# --------------------------------------------------------------------------- single sign-on accounts
+
+
+def _sso_service(store: UserStore, audit: AuditLog) -> AuthService:
+    from auth.service import SSOPolicy
+
+    policy = SSOPolicy(group_map={
+        "CQA-Staff": (("staff",), ()),
+        "CQA-Compliance": (("compliance",), ("compliance",)),
+        "CQA-Board": ((), ("board",)),  # access only: no role of its own
+        "CQA-Admins": (("admin",), ()),
+    })
+    return AuthService(store, audit, sso=policy)
+
+
+def _claims(name: str, *groups: str, exp: float | None = None) -> dict:
+    claims = {"is_logged_in": True, "sub": f"sub-{name}", "preferred_username": name, "groups": list(groups)}
+    if exp is not None:
+        claims["exp"] = exp
+    return claims
+
+
+def test_sso_maps_idp_groups_and_follows_them_at_each_sign_in(store: UserStore, audit: AuditLog) -> None:
+    service = _sso_service(store, audit)
+    user = service.sso_sign_in(_claims("carol", "CQA-Compliance", "CQA-Board", "Unmapped"), client="c1", now=T0)
+    assert (user.roles, user.groups, user.source) == (("compliance",), ("board", "compliance"), "oidc")
+    user = service.sso_sign_in(_claims("carol", "CQA-Compliance"), client="c1", now=T0)  # removed from the board
+    assert user.groups == ("compliance",)
+    assert store.get("carol").groups == ("compliance",)
+    changes = [(r.detail["op"], r.detail["via"]) for r in reversed(audit.search(action="user_change"))]
+    assert changes == [("add", "oidc"), ("sso_update", "oidc")]
+    update = audit.search(action="user_change")[0].detail
+    assert update["before"]["groups"] == ["board", "compliance"] and update["groups"] == ["compliance"]
+    logins = audit.search(action="login")
+    assert len(logins) == 2 and logins[0].detail["via"] == "oidc" and logins[0].detail["idp_groups"] == [
+        "CQA-Compliance"]
+    # an SSO account has no password here: a password sign-in fails as a wrong password does, and counts
+    with pytest.raises(AuthError) as exc:
+        service.sign_in("carol", "", client="c1", now=T0)
+    assert str(exc.value) == GENERIC_AUTH_FAILURE and store.get("carol").failed_attempts == 1
+    with pytest.raises(UserError, match="single sign-on"):
+        UserAdmin(store, audit, "boss").reset_password("carol", "a-new-password-1")
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        (_claims("dave", "Unmapped"), "sso_no_role"),  # authenticated by the IdP, not provisioned for this app
+        (_claims("dave", "CQA-Board"), "sso_no_role"),  # access groups but no role
+        (_claims("dave"), "sso_no_role"),
+        ({"is_logged_in": True, "sub": "x", "groups": ["CQA-Staff"]}, "sso_bad_name"),  # no user-name claim
+        (_claims("no spaces allowed", "CQA-Staff"), "sso_bad_name"),
+        (_claims("alice", "CQA-Admins"), "sso_password_account"),  # the IdP never takes over a local account
+        (_claims("dave", "CQA-Staff", exp=T0.timestamp() - 1), "sso_expired"),
+    ],
+)
+def test_sso_refusals_fail_closed(store: UserStore, audit: AuditLog, claims: dict, reason: str) -> None:
+    from auth.service import SSO_EXPIRED
+    from auth.store import SSO_REFUSED
+
+    store.add_user("alice", PW, ["staff"])
+    service = _sso_service(store, audit)
+    with pytest.raises(AuthError) as exc:
+        service.sso_sign_in(claims, client="c1", now=T0)
+    assert exc.value.reason == reason
+    assert str(exc.value) == (SSO_EXPIRED if reason == "sso_expired" else SSO_REFUSED)
+    assert store.get("dave") is None
+    assert store.get("alice").roles == ("staff",)
+    failed = audit.search(action="login_failed")[0]
+    assert failed.detail["reason"] == reason and failed.detail["via"] == "oidc"
+
+
+def test_sso_lockout_is_the_password_lockout(store: UserStore, audit: AuditLog) -> None:
+    service = _sso_service(store, audit)
+    service.sso_sign_in(_claims("erin", "CQA-Staff"), client="c1", now=T0)
+    for i in range(5):  # someone guesses erin's (non-existent) password
+        with pytest.raises(AuthError):
+            service.sign_in("erin", f"guess-{i}", client="c2", now=T0)
+    with pytest.raises(AuthError, match="locked") as exc:
+        service.sso_sign_in(_claims("erin", "CQA-Staff"), client="c1", now=T0 + timedelta(minutes=1))
+    assert exc.value.reason == "locked"
+    assert service.sso_sign_in(_claims("erin", "CQA-Staff"), client="c1", now=T0 + timedelta(minutes=16)).name == "erin"
+    assert store.get("erin").failed_attempts == 0
+    # refused SSO sign-ins count too: an unprovisioned name locks after five, like a wrong password
+    for _ in range(4):
+        with pytest.raises(AuthError, match="no access"):
+            service.sso_sign_in(_claims("frank", "Unmapped"), client="c1", now=T0)
+    with pytest.raises(AuthError, match="locked"):
+        service.sso_sign_in(_claims("frank", "Unmapped"), client="c1", now=T0)
+    with pytest.raises(AuthError, match="locked"):  # even once an admin maps the group, until the lock ends
+        service.sso_sign_in(_claims("frank", "CQA-Staff"), client="c1", now=T0 + timedelta(minutes=1))
+    assert store.get("frank") is None
+    # a disabled SSO account stays disabled whatever the IdP says
+    store.disable("erin")
+    with pytest.raises(AuthError, match="disabled"):
+        service.sso_sign_in(_claims("erin", "CQA-Staff"), client="c1", now=T0 + timedelta(minutes=20))
+
+
+def test_sso_cannot_remove_the_last_admin(store: UserStore, audit: AuditLog) -> None:
+    service = _sso_service(store, audit)
+    assert service.sso_sign_in(_claims("root", "CQA-Admins"), client="c1", now=T0).roles == ("admin",)
+    with pytest.raises(AuthError) as exc:
+        service.sso_sign_in(_claims("root", "CQA-Staff"), client="c1", now=T0)
+    assert exc.value.reason == "sso_last_admin"
+    assert store.get("root").roles == ("admin",) and store.has_admin()
+
+
+def test_sso_policy_from_site_settings(tmp_path: Path, monkeypatch) -> None:
+    from core.container import Container
+    from settings import load_settings
+
+    site = _site(tmp_path, """
+[security]
+oidc_provider = "bank-sso"
+oidc_username_claim = "upn"
+[security.oidc_group_map."CN=CQA-Compliance,OU=Groups,DC=bank,DC=local"]
+roles = ["compliance"]
+groups = ["compliance"]
+""")
+    monkeypatch.setenv("CQA_SETTINGS_FILE", str(site))
+    monkeypatch.setenv("CQA_DATA_DIR", str(tmp_path / "data"))
+    service = Container(load_settings()).auth
+    user = service.sso_sign_in({"upn": "kenji@bank.co.jp", "groups": "CN=CQA-Compliance,OU=Groups,DC=bank,DC=local"},
+                               client="c1")
+    assert (user.name, user.roles, user.groups) == ("kenji@bank.co.jp", ("compliance",), ("compliance",))
+    site.write_text('[security]\noidc_provider = "bank_sso"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="'_'"):
+        load_settings()

@@ -9,7 +9,7 @@ import time
 import streamlit as st
 
 from auth.roles import Permission, require
-from auth.service import change_own_password, sign_in, sign_out
+from auth.service import client_key
 from auth.session import SessionClock
 from auth.store import User
 from core.errors import CQAError
@@ -21,10 +21,17 @@ def current_user() -> User | None:
     return st.session_state.get("user")
 
 
-def _set_user(user: User | None) -> None:
+def _set_user(user: User | None, via: str = "password") -> None:
     st.session_state.user = user
+    st.session_state.signed_in_via = via if user is not None else None
     st.session_state.clock = SessionClock(container().settings.security.session_timeout_minutes)
     st.session_state.chat = []
+
+
+def client() -> str:
+    """This browser session's client for sign-in throttling: its address (see auth.service.client_key)."""
+    header = container().settings.security.client_address_header
+    return client_key(st.context.ip_address, st.context.headers, header)
 
 
 def _first_admin_form() -> None:
@@ -40,14 +47,20 @@ def _first_admin_form() -> None:
                 st.error(t("passwords_differ", L))
                 return
             try:
-                services = container()
-                user = services.users.create_initial_admin(name, pw1, ())
-                services.audit.append(user.name, "user_change", {"op": "create_initial_admin", "target": user.name})
+                container().auth.create_first_admin(name, pw1, client=client())
             except CQAError as exc:
                 st.error(str(exc))
                 return
             st.success(t("admin_created", L))
             st.rerun()
+
+
+def _sso_identity() -> dict | None:
+    """The claims of the IdP's ID token when this browser signed in through st.login."""
+    info = st.user
+    if not getattr(info, "is_logged_in", False):
+        return None
+    return info.to_dict()
 
 
 def _login_form() -> None:
@@ -59,24 +72,29 @@ def _login_form() -> None:
         password = st.text_input(t("password", L), type="password")
         if st.form_submit_button(t("sign_in", L)):
             try:
-                user = sign_in(services.users, services.audit, name, password, client="ui")
+                user = services.auth.sign_in(name, password, client=client())
             except CQAError as exc:
                 st.error(str(exc))
                 return
             _set_user(user)
             st.rerun()
     provider = services.settings.security.oidc_provider
-    if provider:
-        if st.button(t("sign_in_sso", L)):
-            st.login(provider)
-        if getattr(st.user, "is_logged_in", False):
-            account = services.users.get(str(st.user.get("preferred_username") or st.user.get("email") or ""))
-            if account is None or account.disabled:
-                st.error(t("sso_unknown_user", L))
-            else:
-                services.audit.append(account.name, "login", {"via": "oidc"})
-                _set_user(account)
-                st.rerun()
+    if not provider:
+        return
+    claims = _sso_identity()
+    if claims is not None and not st.session_state.get("sso_refused"):
+        try:
+            account = services.auth.sso_sign_in(claims, client=client())
+        except CQAError as exc:
+            # Refused (counted like a wrong password): said once; this session does not retry the
+            # same identity. The button below asks the IdP again (groups as they are then).
+            st.session_state.sso_refused = True
+            st.error(str(exc))
+        else:
+            _set_user(account, via="oidc")
+            st.rerun()
+    if st.button(t("sign_in_sso", L)):
+        st.login(provider)
 
 
 def _change_password_form(user: User) -> None:
@@ -92,7 +110,7 @@ def _change_password_form(user: User) -> None:
                 st.error(t("passwords_differ", L))
                 return
             try:
-                updated = change_own_password(services.users, services.audit, user, old, new1)
+                updated = services.auth.change_password(user, old, new1)
             except CQAError as exc:
                 st.error(str(exc))
                 return
@@ -100,10 +118,20 @@ def _change_password_form(user: User) -> None:
             st.rerun()
 
 
+def _end_session(user: User, reason: str) -> None:
+    """Sign out: audit, forget the user; a single sign-on session also drops Streamlit's
+    identity cookie (and, when the IdP publishes an end_session_endpoint, the IdP's session)."""
+    via = st.session_state.get("signed_in_via")
+    container().auth.sign_out(user, reason)
+    _set_user(None)
+    if via == "oidc":
+        st.logout()
+
+
 def gate() -> User | None:
     """The signed-in user, or None after rendering whatever screen comes first."""
     services = container()
-    if not services.users.has_admin():
+    if not services.auth.has_admin():
         _first_admin_form()
         return None
     user = current_user()
@@ -112,13 +140,12 @@ def gate() -> User | None:
         return None
     clock: SessionClock = st.session_state.clock
     if clock.expired(time.time()):
-        sign_out(services.audit, user, "timeout")
-        _set_user(None)
+        _end_session(user, "timeout")
         st.warning(t("session_expired", lang()))
         _login_form()
         return None
     clock.touch(time.time())
-    fresh = services.users.get(user.name)
+    fresh = services.auth.current(user.name)
     if fresh is None or fresh.disabled:
         _set_user(None)
         _login_form()
@@ -132,8 +159,7 @@ def gate() -> User | None:
 
 def sign_out_button(user: User) -> None:
     if st.sidebar.button(t("sign_out", lang())):
-        sign_out(container().audit, user)
-        _set_user(None)
+        _end_session(user, "logout")
         st.rerun()
 
 

@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from auth.roles import Permission
-from auth.service import UserAdmin
 from auth.store import ROLES
 from core.errors import CQAError
 from ui.auth_gate import guard
@@ -16,13 +15,13 @@ from ui.state import container, lang
 user = guard(Permission.MANAGE_USERS)
 L = lang()
 services = container()
-admin = UserAdmin.for_user(services.users, services.audit, user)
+admin = services.auth.admin_for(user)
 st.title(t("users", L))
 
 users = services.users.list_users()
 st.dataframe(
     pd.DataFrame([{"name": u.name, "roles": ",".join(sorted(u.roles)), "groups": ",".join(u.groups),
-                   "disabled": u.disabled, "locked": u.is_locked(None)} for u in users]),
+                   "disabled": u.disabled, "locked": u.is_locked(None), "sign-in": u.source} for u in users]),
     hide_index=True, width="stretch",
 )
 
