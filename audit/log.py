@@ -57,6 +57,7 @@ Action = Literal[
     "dismiss_edition",
     "login",
     "login_failed",
+    "unrestricted_scope",
     "logout",
     "eval_run",
     "eval_testset",

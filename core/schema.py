@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -73,6 +74,12 @@ class SearchFilter:
             raise TypeError(f"SearchFilter.access_groups must be a tuple of groups or UNRESTRICTED, "
                             f"not {self.access_groups!r}")
 
+    def can_read(self, access: Iterable[str]) -> bool:
+        """Whether a document with these access groups is inside this scope (the store's filter rule)."""
+        if isinstance(self.access_groups, Unrestricted):
+            return True
+        return not {*self.access_groups, PUBLIC_GROUP}.isdisjoint(access)
+
 
 class Hit(BaseModel):
     doc_id: str
@@ -88,6 +95,9 @@ class Hit(BaseModel):
     chunk_index: int = 0
     doc_type: str = ""
     dense_score: float | None = None
+    access: list[str] = Field(default_factory=list)
+    """The document's access groups, so whatever shows this text later can check its reader (empty: not
+    recorded, which readers treat as restricted)."""
 
 
 class Citation(BaseModel):

@@ -46,7 +46,7 @@ def _parser() -> ArgumentParser:
     r.add_argument("--ja-prompts", choices=("adapt", "fixed", "english"),
                    help="Japanese judge prompts: adapted with the judge and cached (default), our fixed Japanese "
                         "instructions, or RAGAS' English prompts")
-    r.add_argument("--user", help="answer as this user (their access groups); default: no access restriction")
+    r.add_argument("--user", help="answer as this user (their access groups); default: public documents only")
     r.add_argument("--label", help="a note stored with the run")
     r.add_argument("--json", action="store_true")
 
@@ -70,6 +70,8 @@ def _parser() -> ArgumentParser:
     e.add_argument("run_id")
     e.add_argument("--csv", type=Path, metavar="FILE")
     e.add_argument("--html", type=Path, metavar="FILE")
+    e.add_argument("--user", help="read as this user: contexts outside their groups are withheld "
+                                  "(default: public documents only)")
 
     o = sub.add_parser("import-obliqa", help="write ObliQA questions as a test set (gold passages as references)")
     o.add_argument("out", type=Path, help="the .jsonl to write")
@@ -252,16 +254,19 @@ def _cmd_gate(args) -> int:
 
 def _cmd_export(args) -> int:
     from eval.report import export_csv, export_html
+    from qa.users import requester_for
+    from settings import load_settings
 
     if not args.csv and not args.html:
         raise UsageError("export needs --csv FILE and/or --html FILE")
+    reader = requester_for(load_settings(), args.user).search_filter()
     store = _store()
     try:
         if args.csv:
-            n = export_csv(store, args.run_id, args.csv)
+            n = export_csv(store, args.run_id, args.csv, reader)
             print(f"wrote {args.csv} ({n} questions)")
         if args.html:
-            n = export_html(store, args.run_id, args.html)
+            n = export_html(store, args.run_id, args.html, reader)
             print(f"wrote {args.html} ({n} questions)")
     finally:
         store.close()

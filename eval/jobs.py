@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from core.errors import CQAError
+from core.schema import SearchFilter
 from core.text import safe_file_name
 from eval.drafts import save_reviewed
 from eval.report import (
@@ -28,6 +29,7 @@ from eval.report import (
     export_html,
     list_runs,
     metric_table,
+    readable_samples,
     run_aggregate,
     sample_rows,
 )
@@ -223,10 +225,11 @@ class EvalJobs:
         with self._reading() as store:
             return store.get(run_id).config
 
-    def samples(self, run_id: str) -> list[SampleRow]:
+    def samples(self, run_id: str, reader: SearchFilter) -> list[SampleRow]:
+        """The run's questions as ``reader`` may see them (contexts outside their scope withheld)."""
         with self._reading() as store:
             run = store.get(run_id)
-            return sample_rows(store.samples(run.run_id), run.metrics)
+            return sample_rows(readable_samples(store, run, reader), run.metrics)
 
     def metric_rows(self, run_id: str) -> list[dict]:
         """Summary table of one run: metric, mean, n, failed, n/a."""
@@ -237,17 +240,17 @@ class EvalJobs:
         with self._reading() as store:
             return compare(store, run_a, run_b)
 
-    def report(self, run_id: str, kind: Literal["html", "csv"]) -> bytes:
+    def report(self, run_id: str, kind: Literal["html", "csv"], reader: SearchFilter) -> bytes:
         """The run's report as :meth:`export` writes it, as bytes (for a download)."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"report.{kind}"
-            self.export(run_id, **{kind: path})
+            self.export(run_id, reader, **{kind: path})
             return path.read_bytes()
 
-    def export(self, run_id: str, html: Path | None = None, csv: Path | None = None) -> None:
-        """Write the run's report as a self-contained HTML page and/or a per-question CSV."""
+    def export(self, run_id: str, reader: SearchFilter, html: Path | None = None, csv: Path | None = None) -> None:
+        """Write the run's report, as ``reader`` may see it, as a self-contained HTML page and/or a CSV."""
         with self._reading() as store:
             if html is not None:
-                export_html(store, run_id, html)
+                export_html(store, run_id, html, reader)
             if csv is not None:
-                export_csv(store, run_id, csv)
+                export_csv(store, run_id, csv, reader)

@@ -11,8 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.schema import SearchFilter
 from eval.metrics import JUDGE_METRICS, LATENCY_METRICS, Aggregate, Score, aggregate
 from eval.run_store import RunRecord, RunStore
+from eval.withholding import withhold
 
 CHANGE_EPSILON = 1e-9
 
@@ -22,6 +24,12 @@ def run_aggregate(store: RunStore, run: RunRecord) -> Aggregate:
     if run.aggregate and run.status == "finished":
         return Aggregate(**run.aggregate)
     return aggregate(store.samples(run.run_id), run.metrics)
+
+
+def readable_samples(store: RunStore, run: RunRecord, reader: SearchFilter) -> list[dict]:
+    """The run's samples as ``reader`` may see them (see :mod:`eval.withholding`)."""
+    run_groups = (run.config.get("requester") or {}).get("groups")
+    return [withhold(r, reader, run_groups) for r in store.samples(run.run_id)]
 
 
 # --- summaries ---------------------------------------------------------------------------------
@@ -376,9 +384,9 @@ def comparison_text(cmp: Comparison, top: int = 10) -> str:
 # --- export -------------------------------------------------------------------------------------
 
 
-def export_csv(store: RunStore, run_id: str, path: Path) -> int:
+def export_csv(store: RunStore, run_id: str, path: Path, reader: SearchFilter) -> int:
     run = store.get(run_id)
-    rows = sample_rows(store.samples(run.run_id), run.metrics)
+    rows = sample_rows(readable_samples(store, run, reader), run.metrics)
     names = [n for n in run.metrics if n not in LATENCY_METRICS]
     headers = ["id", "question", "answerable", "refused", "answer", "citations", "verified_citations",
                "latency_ms", "first_token_ms", "error", *names, *[f"{n}_status" for n in names],
@@ -423,11 +431,11 @@ def _page(page) -> str:
     return f" p.{_esc(page)}" if page is not None else ""
 
 
-def export_html(store: RunStore, run_id: str, path: Path) -> int:
+def export_html(store: RunStore, run_id: str, path: Path, reader: SearchFilter) -> int:
     """A self-contained report: inline CSS, no scripts, no external assets."""
     run = store.get(run_id)
     agg = run_aggregate(store, run)
-    records = store.samples(run.run_id)
+    records = readable_samples(store, run, reader)
     rows = sample_rows(records, run.metrics)
     names = [n for n in run.metrics if n not in LATENCY_METRICS]
     judge = run.config.get("judge") or {}

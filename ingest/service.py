@@ -38,8 +38,6 @@ _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guid
 _EMBED_SLICE = 64
 _NAME_SEPARATORS = re.compile(r"[\s_\-.]+")
 _LETTER = re.compile(r"[^\W\d_]")
-_EVERY_CHUNK = SearchFilter(access_groups=UNRESTRICTED)
-"""Admin-side reads of a document's own chunks (edition matching), never shown to a user."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +155,7 @@ class IngestService:
                             if self._needs_reading(upcoming, sha_of):
                                 reader.prefetch(upcoming)
 
-                item = self._ingest_one(path, options, stage, reader, sha_of, after_read=look_ahead)
+                item = self._ingest_one(path, options, stage, reader, sha_of, after_read=look_ahead, actor=actor)
                 look_ahead()  # when this file needed no reading
                 if item.status != "unchanged":
                     self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))
@@ -293,7 +291,7 @@ class IngestService:
         drafts = [
             ChunkDraft(text=p["text"], section=p.get("section", ""), page_start=p.get("page_start"),
                        page_end=p.get("page_end"))
-            for p in self._chunk_payloads(new)
+            for p in self._chunk_payloads(new, actor)
         ]
         draft = replace(new, doc_id=of_doc_id, doc_key=stored.doc_key, status="pending",
                         access=stored.access, doc_type=stored.doc_type)
@@ -312,10 +310,10 @@ class IngestService:
         self.registry.drop_suggestions(doc_id, of_doc_id)
         self._audit(actor, "dismiss_edition", {"doc_id": doc_id, "of_doc_id": of_doc_id})
 
-    def page_pdf(self, doc_id: str, version: int, page: int) -> bytes | None:
-        """The cited page of a PDF document version, for the source panel."""
+    def page_pdf(self, doc_id: str, version: int, page: int, flt: SearchFilter) -> bytes | None:
+        """The cited page of a PDF document version, for the source panel; None outside ``flt``'s scope."""
         record = self.registry.get(doc_id, version)
-        if record is None or self.originals is None:
+        if record is None or self.originals is None or not flt.can_read(record.access):
             return None
         return self.originals.pdf_page(record.sha256, record.source, page)
 
@@ -355,6 +353,7 @@ class IngestService:
         try:
             stage("reading")
             if not path.is_file():
+        actor: str,
                 raise IngestError("no such file")
             sha = sha_of(path)
             known = self._unchanged(sha)
@@ -401,7 +400,7 @@ class IngestService:
             if self.originals is not None:
                 self.originals.keep(path, sha)
             stage("done")
-            suggestion = self._suggest_edition(version, chunks) if is_new else None
+            suggestion = self._suggest_edition(version, chunks, actor) if is_new else None
             return IngestItem(
                 path=str(path),
                 doc_id=doc_id,
@@ -481,15 +480,19 @@ class IngestService:
         mine = shingles([c.text for c in chunks])
         best: EditionMatch | None = None
         for other, reason in candidates:
-            overlap = round(text_overlap(mine, shingles([p["text"] for p in self._chunk_payloads(other)])), 3)
+            overlap = round(text_overlap(mine, shingles([p["text"] for p in self._chunk_payloads(other, actor)])), 3)
             if overlap >= self.settings.edition_overlap and (best is None or overlap > (best.overlap or 0)):
                 best = _match(other, reason, overlap)
         if best is not None:
             self.registry.suggest_edition(version.doc_id, best.doc_id, best.overlap or 0.0, best.reason)
         return best
 
-    def _chunk_payloads(self, version: DocumentVersion) -> list[dict]:
-        return self.store.chunks_by_index(version.doc_id, version.version, list(range(version.chunks)), _EVERY_CHUNK)
+    def _chunk_payloads(self, version: DocumentVersion, actor: str) -> list[dict]:
+        """Every chunk of a stored version, whoever may read it: an admin's edition matching, audited."""
+        self._audit(actor, "unrestricted_scope", {"purpose": "edition matching", "doc_id": version.doc_id,
+                                                  "version": version.version})
+        every_chunk = SearchFilter(access_groups=UNRESTRICTED)
+        return self.store.chunks_by_index(version.doc_id, version.version, list(range(version.chunks)), every_chunk)
 
     def _drafts(self, doc: ParsedDocument) -> list[ChunkDraft]:
         from ingest.chunking import chunk_document

@@ -26,13 +26,18 @@ def test_a_search_filter_or_requester_without_a_scope_cannot_be_made():
 
 def test_every_service_call_that_returns_document_text_requires_a_scope():
     from eval.drafts import draft_questions
+    from eval.jobs import EvalJobs
+    from eval.report import export_csv, export_html, readable_samples
+    from ingest.service import IngestService
     from retrieval.service import RetrievalService
     from retrieval.store.base import VectorStore
 
     calls = [(RetrievalService.retrieve, "flt"), (RetrievalService.neighbours, "flt"),
              (AnswerService.ask, "requester"), (AnswerService.stream, "requester"), (draft_questions, "flt"),
              (VectorStore.hybrid_search, "flt"), (VectorStore.leg_search, "flt"),
-             (VectorStore.chunks_by_index, "flt")]
+             (VectorStore.chunks_by_index, "flt"), (IngestService.page_pdf, "flt"),
+             (EvalJobs.samples, "reader"), (EvalJobs.report, "reader"), (EvalJobs.export, "reader"),
+             (export_csv, "reader"), (export_html, "reader"), (readable_samples, "reader")]
     for function, name in calls:
         parameter = inspect.signature(function).parameters[name]
         assert parameter.default is inspect.Parameter.empty, f"{function.__qualname__}({name}=...) has a default"

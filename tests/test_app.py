@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from auth.session import SessionClock
+from core.schema import SearchFilter
 from tests.helpers import REPO
 
 APP = str(REPO / "app.py")
@@ -117,9 +118,10 @@ def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for):
     assert set(at.dataframe[0].value["id"]) == {"en-004", "ja-006"}
     assert len(at.get("download_button")) == 2
 
-    html = jobs.report(finished.run_id, "html").decode("utf-8")  # what the download buttons send
+    public = SearchFilter(access_groups=())
+    html = jobs.report(finished.run_id, "html", public).decode("utf-8")  # what the download buttons send
     assert "en-004" in html and "<script" not in html
-    assert len(jobs.report(finished.run_id, "csv").decode("utf-8-sig").splitlines()) == 3
+    assert len(jobs.report(finished.run_id, "csv", public).decode("utf-8-sig").splitlines()) == 3
 
 
 def test_evaluation_page_drafts_questions_for_review_and_saves_the_kept_ones(app_for, samples_container):

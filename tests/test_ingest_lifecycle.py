@@ -172,7 +172,7 @@ def test_ingest_and_withdraw_are_on_the_audit_trail_and_cited_pages_can_be_opene
     actions = [(r.user, r.action) for r in container.audit.search(user="admin1")]
     assert ("admin1", "ingest") in actions and ("admin1", "withdraw") in actions
     assert container.audit.verify().ok
-    page = container.ingest.page_pdf(item.doc_id, 1, 3)
+    page = container.ingest.page_pdf(item.doc_id, 1, 3, SearchFilter(access_groups=()))
     assert page and "支払等報告書" in PdfReader(io.BytesIO(page)).pages[0].extract_text()
 
 

@@ -133,6 +133,7 @@ def hit_from_payload(payload: dict, score: float, dense_score: float | None = No
         chunk_index=payload.get(K_INDEX, 0),
         doc_type=payload.get(K_DOC_TYPE, ""),
         dense_score=dense_score,
+        access=list(payload.get(K_ACCESS, ())),
     )
 
 

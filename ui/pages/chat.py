@@ -58,7 +58,8 @@ def render_sources(answer: Answer, key: str) -> None:
             st.caption(f"{t('section', L)}: {c.section or '-'}")
             text = context.text if context else c.quote
             st.markdown(text.replace(c.quote, f":orange-background[{c.quote}]") if c.quote else text)
-            page_pdf = services.ingest.page_pdf(c.doc_id, c.version, c.page) if c.page else None
+            scope = requester().search_filter()
+            page_pdf = services.ingest.page_pdf(c.doc_id, c.version, c.page, scope) if c.page else None
             if page_pdf:
                 st.download_button(
                     t("open_page", L, page=c.page), page_pdf, file_name=f"{Path(c.source).stem}-p{c.page}.pdf",

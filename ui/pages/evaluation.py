@@ -11,6 +11,7 @@ import streamlit as st
 
 from auth.roles import Permission
 from core.errors import CQAError
+from core.schema import SearchFilter
 from eval.drafts import draft_questions
 from eval.jobs import TESTSET_SUFFIXES
 from eval.judge_presets import JUDGE_PRESETS
@@ -23,6 +24,7 @@ user = guard(Permission.EVALUATE)
 L = lang()
 services = container()
 jobs = eval_jobs()
+reader = requester().search_filter()  # what the signed-in user may read of stored runs' contexts
 st.title(t("evaluation", L))
 
 runs = jobs.list_runs()
@@ -55,7 +57,7 @@ with st.expander(t("eval_drafts", L)):
         bar = st.progress(0.0)
         skipped: list[str] = []
         st.session_state.eval_drafts = draft_questions(
-            services, requester().search_filter(), n=int(n_drafts), skipped=skipped,
+            services, reader, n=int(n_drafts), skipped=skipped,
             progress=lambda i, n: bar.progress(i / n, text=f"{i}/{n}"),
         )
         for reason in skipped:
@@ -131,7 +133,7 @@ if not bars.empty:
         width="stretch",
     )
 
-samples = jobs.samples(run_id)
+samples = jobs.samples(run_id, reader)
 st.subheader(t("eval_questions", L))
 table = pd.DataFrame([s.as_row() for s in samples])
 scored = [c for c in table.columns if c in ALL_METRICS]  # scores with FAILED / n/a: one text type per column
@@ -161,15 +163,17 @@ if len(run_ids) > 1:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def report_bytes(run_id: str, kind: str, status: str, samples: int) -> bytes:
-    """A run's report, built once: status and sample count key it (a finished run never changes).
-    Not a deferred (callable) download: the progress fragment's reruns drop deferred files."""
-    return jobs.report(run_id, kind)
+def report_bytes(run_id: str, kind: str, status: str, samples: int, groups: tuple[str, ...]) -> bytes:
+    """A run's report as a reader with ``groups`` may see it, built once: status and sample count key it (a
+    finished run never changes). Not a deferred (callable) download: the progress fragment's reruns drop
+    deferred files."""
+    return jobs.report(run_id, kind, SearchFilter(access_groups=groups))
 
 
 shown = next(r for r in runs if r.run_id == run_id)
+groups = reader.access_groups
 c1, c2 = st.columns(2)
-c1.download_button(t("eval_download_html", L), report_bytes(run_id, "html", shown.status, shown.samples),
+c1.download_button(t("eval_download_html", L), report_bytes(run_id, "html", shown.status, shown.samples, groups),
                    file_name=f"{run_id}.html", mime="text/html")
-c2.download_button(t("eval_download_csv", L), report_bytes(run_id, "csv", shown.status, shown.samples),
+c2.download_button(t("eval_download_csv", L), report_bytes(run_id, "csv", shown.status, shown.samples, groups),
                    file_name=f"{run_id}.csv", mime="text/csv")
