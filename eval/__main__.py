@@ -8,6 +8,7 @@
     export RUN --csv FILE | --html FILE
     retrieval ...            (retrieval quality on public labelled sets)
     verifier build|measure   (the citation verifier on labelled sentences)
+    verifier rescore RUN     (a stored run's answers checked again by the current verifier, without the model)
 
 Run ids may be abbreviated to a unique prefix, or be ``latest`` / ``previous``."""
 
@@ -83,7 +84,8 @@ def _parser() -> ArgumentParser:
                    add_help=False)
 
     v = sub.add_parser("verifier", help="the citation verifier's precision/recall on labelled sentences")
-    v.add_argument("action", choices=("build", "measure"))
+    v.add_argument("action", choices=("build", "measure", "rescore"))
+    v.add_argument("run_id", nargs="?", help="rescore: the stored run whose answers are checked again")
     v.add_argument("--set", dest="labelled", type=Path, default=VERIFIER_SET, help="the labelled .jsonl")
     v.add_argument("--corpus-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
     v.add_argument("--json", action="store_true")
@@ -298,6 +300,8 @@ def _cmd_verifier(args) -> int:
         write_jsonl(items, args.labelled)
         _say(f"wrote {len(items)} labelled sentences to {args.labelled}")
         return 0
+    if args.action == "rescore":
+        return _rescore(args)
     result = measure(read_jsonl(args.labelled))
     if args.json:
         print_json(result)
@@ -307,6 +311,30 @@ def _cmd_verifier(args) -> int:
     for kind, accuracy in result["accuracy_by_perturbation"].items():
         print(f"  {kind:<10} {accuracy:.3f} of {result['count_by_perturbation'][kind]}")
     return 0
+
+
+def _rescore(args) -> int:
+    from eval.rescore import rescore
+
+    if not args.run_id:
+        raise UsageError("verifier rescore needs a RUN id")
+    store = _store()
+    try:
+        before, after, changed = rescore(store, args.run_id)
+    finally:
+        store.close()
+    if args.json:
+        print_json({"stored": before.means, "rechecked": after.means, "changed": changed})
+        return 0
+    for name, value in before.means.items():
+        print(f"{name:<18} {_num(value)} -> {_num(after.means.get(name))}")
+    for line in changed:
+        print(f"  {line}")
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from core.schema import AnswerSentence, Citation, Hit
 from core.text import detect_language
-from qa.claims import is_connective, missing_specifics, negated, strip_specifics
+from qa.claims import is_connective, missing_specifics, negated, specifics, strip_specifics
 
 MARKER = re.compile(r"\s*[\[［【]\s*(\d{1,2})(?:\s*[,，、]\s*(\d{1,2}))*\s*[\]］】]")
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
@@ -76,22 +76,44 @@ def support(sentence: str, passage: str, given: set[str] | None = None) -> tuple
     if not claim:
         return 0.0, ""
     best, quote = 0.0, ""
-    candidates = split_sentences(passage) or [passage]
-    window = [" ".join(candidates[i : i + 2]) for i in range(len(candidates))]
-    for cand in candidates + window:
+    for cand in _candidates(passage):
         score = len(claim & _features(cand)) / len(claim)
         if score > best or (score == best and quote and len(cand) < len(quote)):
             best, quote = score, cand
     return best, quote
 
 
-def supports(sentence: str, hit: Hit) -> tuple[bool, float, str]:
+def _candidates(passage: str) -> list[str]:
+    """The passage's sentences and each pair of neighbouring sentences."""
+    sentences = split_sentences(passage) or [passage]
+    return sentences + [" ".join(sentences[i : i + 2]) for i in range(len(sentences) - 1)]
+
+
+def short_answer_support(fragment: str, hit: Hit, question: str) -> tuple[bool, float, str]:
+    """A short answer ("100,000", "5 years") read as the answer to ``question``: its specifics and enough of
+    the question's words must stand in one sentence of the source. A number found elsewhere in the passage,
+    even in the next sentence, does not count."""
+    if not specifics(fragment):
+        return False, 0.0, ""  # "yes", "that one": nothing the sources could confirm
+    asked = _features(question) - _features(f"{hit.title} {hit.section}")
+    best, quote = 0.0, ""
+    for cand in (split_sentences(hit.text) or [hit.text]) if asked else []:
+        if missing_specifics(fragment, cand):
+            continue
+        score = len(asked & _features(cand)) / len(asked)
+        if score > best:
+            best, quote = score, cand
+    return best >= SUPPORT_THRESHOLD and negated(fragment) == negated(quote), best, quote
+
+
+def supports(sentence: str, hit: Hit, question: str = "") -> tuple[bool, float, str]:
     """(whether ``hit`` supports the claim, lexical support, the quote): enough content besides its numbers to
-    be checked at all (a bare "10" cannot be), overlap above the threshold, every specific stated in the
-    source (its title and section count: a law's chunk does not repeat the law's name or article number),
-    and the quote's polarity."""
+    be checked by itself (a bare "10" is checked as the answer to ``question``: :func:`short_answer_support`;
+    without a question it cannot be), overlap above the threshold, every specific stated in the source (its
+    title and section count: a law's chunk does not repeat the law's name or article number), and the quote's
+    polarity."""
     if len(_features(strip_specifics(sentence))) < MIN_CONTENT_FEATURES:
-        return False, 0.0, ""
+        return short_answer_support(sentence, hit, question) if question else (False, 0.0, "")
     score, quote = support(sentence, hit.text, _features(f"{hit.title} {hit.section}"))
     if score < SUPPORT_THRESHOLD:
         return False, score, quote
@@ -99,8 +121,9 @@ def supports(sentence: str, hit: Hit) -> tuple[bool, float, str]:
     return ok and negated(sentence) == negated(quote), score, quote
 
 
-def verify_answer(answer: str, sources: list[Hit]) -> Verification:
-    """Check every sentence of ``answer`` against the numbered ``sources`` (1-based)."""
+def verify_answer(answer: str, sources: list[Hit], question: str = "") -> Verification:
+    """Check every sentence of ``answer`` against the numbered ``sources`` (1-based); ``question`` is what a
+    short answer answers."""
     sentences: list[AnswerSentence] = []
     raw: list[str] = []
     citations: dict[int, Citation] = {}
@@ -117,13 +140,13 @@ def verify_answer(answer: str, sources: list[Hit]) -> Verification:
             verified = True  # "以下のとおりです：" introduces a list and makes no claim
         elif valid:
             for n in valid:
-                ok, score, quote = supports(body, sources[n - 1])
+                ok, score, quote = supports(body, sources[n - 1], question)
                 verified = verified or ok
                 _merge(citations, n, sources[n - 1], quote, score, ok)
         else:
             best: tuple[int, float, str] | None = None
             for n, hit in enumerate(sources, start=1):
-                ok, score, quote = supports(body, hit)
+                ok, score, quote = supports(body, hit, question)
                 if ok and score >= ATTRIBUTION_THRESHOLD and (best is None or score > best[1]):
                     best = (n, score, quote)
             if best is not None:

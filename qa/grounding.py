@@ -22,11 +22,11 @@ class GroundedAnswer:
     check: Verification
 
 
-def enforce_grounding(text: str, sources: list[Hit], refusal: str) -> GroundedAnswer:
+def enforce_grounding(text: str, sources: list[Hit], refusal: str, question: str = "") -> GroundedAnswer:
     stem = refusal.rstrip("。.")
     abstained = not text or stem in text
     written = text.replace(stem, "").strip() if abstained else text
-    check = verify_answer(written, sources)
+    check = verify_answer(written, sources, question)
     removed = [s.text for s in check.sentences if not s.verified]
     cited = [c for c in check.citations if c.verified]
     if abstained:  # keep what the documents do say, after the refusal sentence

@@ -158,7 +158,7 @@ class AnswerService:
             pieces.append(piece)
             yield TokenEvent(piece)
         text = "".join(pieces).strip()
-        grounded = enforce_grounding(text, sources, prompts.refusal)
+        grounded = enforce_grounding(text, sources, prompts.refusal, standalone)
         answer = Answer(
             answer=grounded.text,
             citations=grounded.citations,

@@ -70,6 +70,18 @@ def test_a_bare_number_is_a_claim_and_alone_it_is_a_refusal():
     assert grounded.removed == ["10"] and not grounded.citations
 
 
+def test_a_short_answer_is_checked_as_the_answer_to_the_question():
+    """"Five years" answers the question only where one source sentence holds both the question's words and
+    the period; a number that stands elsewhere in the retrieved passage is not an answer."""
+    asked = "For how many years should financial institutions maintain records on transactions?"
+    grounded = enforce_grounding("Five years.", [FATF], REFUSAL, asked)
+    assert grounded.refusal_reason is None and grounded.citations[0].doc_id == "d3"
+    assert "five years" in grounded.citations[0].quote
+    for wrong in ("Ten years.", "10"):  # "10" is in the passage, in another sentence
+        assert enforce_grounding(wrong, [FATF], REFUSAL, asked).refusal_reason == "only_unsupported"
+    assert enforce_grounding("Yes.", [FATF], REFUSAL, asked).refusal_reason == "only_unsupported"
+
+
 def test_an_invented_retention_period_is_not_an_answer():
     grounded = enforce_grounding("取引終了後1年間保存しなければなりません。", [GUIDE, LAW], REFUSAL)
     assert grounded.refusal_reason == "only_unsupported"
@@ -106,3 +118,20 @@ def test_refusal_metrics_count_each_kind_of_case():
     assert refusal_precision(answerable, refused).value == 0.0 and refusal_precision(unanswerable, refused).value == 1.0
     assert false_refusal(answerable, refused).value == 1.0
     assert grounded_answer(answerable, refused).value == 0.0 and grounded_answer(unanswerable, refused).status == "n/a"
+
+
+def test_a_stored_answer_is_checked_again_by_the_current_verifier():
+    """``python -m eval verifier rescore``: the model's stored sentences, re-checked without the model."""
+    from core.schema import Answer, AnswerSentence, Timings
+    from eval.rescore import recheck
+    from eval.testset import TestCase
+
+    case = TestCase(id="q", question="For how many years should financial institutions maintain records on "
+                                     "transactions?", answerable=True)
+    stored = Answer(answer=REFUSAL, citations=[], refused=True, refusal_reason="only_unsupported", contexts=[FATF],
+                    timings=Timings(), sentences=[AnswerSentence(text="Five years.", verified=False)],
+                    removed_claims=["Five years."], language="ja")
+    again = recheck(case, stored)
+    assert not again.refused and again.answer == "Five years." and again.citations[0].doc_id == "d3"
+    nothing = stored.model_copy(update={"refusal_reason": "no_relevant_passage", "contexts": []})
+    assert recheck(case, nothing) == nothing  # the model was not asked: nothing to check

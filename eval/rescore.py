@@ -1,0 +1,51 @@
+"""A stored run's answers checked again by the current verifier, without the model: a change to the claim checks
+measured on the sentences the model actually wrote (``python -m eval verifier rescore RUN``).
+
+The model's sentences are rebuilt from the stored decisions, with the markers recorded for them (a sentence the
+verifier attributed to a source carries that marker), after the refusal sentence when the model abstained."""
+
+from __future__ import annotations
+
+from core.schema import Answer
+from eval.metrics import Aggregate, aggregate, sample_metrics
+from eval.run_store import RunStore
+from eval.testset import TestCase
+from prompts import load_prompts
+from qa.grounding import enforce_grounding
+
+METRICS = ("grounded_answer", "refusal_recall", "refusal_precision", "false_refusal", "removed_claims")
+
+
+def model_text(answer: Answer, refusal: str) -> str:
+    written = " ".join(s.text + "".join(f"[{m}]" for m in s.markers) for s in answer.sentences)
+    return f"{refusal} {written}".strip() if answer.refusal_reason == "not_stated" else written
+
+
+def recheck(case: TestCase, answer: Answer) -> Answer:
+    """``answer`` as the current verifier would have left it."""
+    if answer.refusal_reason == "no_relevant_passage":
+        return answer  # the model was not asked
+    refusal = load_prompts(answer.language).refusal
+    grounded = enforce_grounding(model_text(answer, refusal), answer.contexts, refusal,
+                                 answer.standalone_question or case.question)
+    return answer.model_copy(update={
+        "answer": grounded.text, "citations": grounded.citations, "refused": grounded.refusal_reason is not None,
+        "refusal_reason": grounded.refusal_reason, "sentences": grounded.check.sentences,
+        "removed_claims": grounded.removed, "unsupported_sentences": len(grounded.removed),
+    })
+
+
+def rescore(store: RunStore, run_id: str, k: int = 5) -> tuple[Aggregate, Aggregate, list[str]]:
+    """(metrics as stored, metrics after re-checking, ids whose refusal changed)."""
+    before, after, changed = [], [], []
+    for record in store.samples(store.get(run_id).run_id):
+        if not record.get("answer"):
+            continue
+        case, answer = TestCase.model_validate(record["case"]), Answer.model_validate(record["answer"])
+        again = recheck(case, answer)
+        for out, a in ((before, answer), (after, again)):
+            out.append({"metrics": {n: s.to_dict() for n, s in sample_metrics(case, a, k, METRICS).items()}})
+        if again.refused != answer.refused:
+            changed.append(f"{case.id}: {'refused' if answer.refused else 'answered'} -> "
+                           f"{'refused' if again.refused else 'answered'}")
+    return aggregate(before, METRICS), aggregate(after, METRICS), changed
