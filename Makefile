@@ -10,7 +10,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models samples browser test test-slow lint doctor clean
+.PHONY: run setup models samples browser oidc test test-slow lint doctor clean
 
 run: setup models samples
 	@echo "==> starting Compliance Q&A on http://127.0.0.1:$(PORT)"
@@ -43,7 +43,20 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
-test: setup models browser
+# The SSO browser test's OpenID provider: npm's certified oidc-provider, installed outside the repo from
+# tests/oidc's lock file (again only when the lock file changes). Without npm the test says it is skipped.
+OIDC_DIR ?= $(HOME)/.cache/cqa-oidc
+oidc:
+	@if ! command -v npm >/dev/null || ! command -v node >/dev/null; then \
+		echo "==> node/npm not found: the SSO browser test (tests/e2e/test_sso.py) will be skipped"; \
+	elif ! cmp -s tests/oidc/package-lock.json $(OIDC_DIR)/.installed-lock; then \
+		echo "==> installing the test OpenID provider (npm ci) into $(OIDC_DIR)"; \
+		mkdir -p $(OIDC_DIR) && cp tests/oidc/package.json tests/oidc/package-lock.json $(OIDC_DIR)/ && \
+		npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error && \
+		cp tests/oidc/package-lock.json $(OIDC_DIR)/.installed-lock; \
+	fi
+
+test: setup models browser oidc
 	$(PY) -m pytest -q
 
 test-slow: setup models

@@ -46,6 +46,7 @@ def main() -> None:
         st.stop()
 
     st.sidebar.caption(t("signed_in_as", L, name=user.name))
+    st.sidebar.caption(t("your_groups", L, groups=", ".join(user.groups) or "-"))
     sign_out_button(user)
     pages = []
     for key in allowed_pages(user):

@@ -89,7 +89,8 @@ def _login_form() -> None:
             # Refused (counted like a wrong password): said once; this session does not retry the
             # same identity. The button below asks the IdP again (groups as they are then).
             st.session_state.sso_refused = True
-            st.error(str(exc))
+            reason = getattr(exc, "reason", "")
+            st.error(t("sso_unknown_user", L) if reason.startswith("sso_") and reason != "sso_expired" else str(exc))
         else:
             _set_user(account, via="oidc")
             st.rerun()
@@ -118,14 +119,17 @@ def _change_password_form(user: User) -> None:
             st.rerun()
 
 
-def _end_session(user: User, reason: str) -> None:
+def _end_session(user: User, reason: str) -> bool:
     """Sign out: audit, forget the user; a single sign-on session also drops Streamlit's
-    identity cookie (and, when the IdP publishes an end_session_endpoint, the IdP's session)."""
+    identity cookie and, when the IdP publishes an end_session_endpoint, the IdP's session (the
+    browser is sent there: True)."""
     via = st.session_state.get("signed_in_via")
     container().auth.sign_out(user, reason)
     _set_user(None)
     if via == "oidc":
         st.logout()
+        return True
+    return False
 
 
 def gate() -> User | None:
@@ -159,7 +163,8 @@ def gate() -> User | None:
 
 def sign_out_button(user: User) -> None:
     if st.sidebar.button(t("sign_out", lang())):
-        _end_session(user, "logout")
+        if _end_session(user, "logout"):
+            st.stop()  # a rerun now would drop the redirect to Streamlit's logout route
         st.rerun()
 
 
