@@ -22,3 +22,11 @@ def safe_file_name(name: str, max_len: int = 150) -> str:
     if len(name) > max_len:
         name = (stem[: max_len - len(ext) - 1] + "." + ext) if dot else name[:max_len]
     return name
+
+
+def printable(text: str) -> str:
+    """Text as it may be shown on a page or a terminal: control and format characters (escape sequences, bell,
+    line breaks, bidi overrides, as in a hostile file name) written as visible escapes such as ``\\x1b``."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch)[0] == "C" else ch for ch in text
+    )

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from core.cli import ArgumentParser, UsageError, open_container, print_json, run
+from core.text import printable
 
 
 def _parser() -> ArgumentParser:
@@ -106,7 +107,7 @@ def _progress_bar():
 
     def update(p) -> None:
         bar.total = p.file_count
-        bar.set_description(f"{Path(p.path).name[:30]} {p.stage}")
+        bar.set_description(f"{printable(Path(p.path).name)[:30]} {p.stage}")
         if p.stage in ("done", "failed"):
             bar.update(1)
 
@@ -127,7 +128,7 @@ def _print_report(report) -> None:
             s = d.suggested_edition_of
             detail += (f"; looks like a new edition of {s.label()} ({s.reason}, {s.overlap:.0%} of the text in common):"
                        f" confirm with --confirm-edition {d.doc_id} {s.doc_id}")
-        print(f"{d.status:12} {d.path}: {detail}")
+        print(f"{d.status:12} {printable(d.path)}: {printable(detail or '')}")
     if not any(d.status.startswith("would-") for d in report.documents):
         print(f"{len(report.documents)} files in {report.seconds:.1f} s")
 

@@ -23,7 +23,8 @@ class Originals:
             tmp.replace(target)
 
     def pdf_page(self, sha256: str, source: str, page: int) -> bytes | None:
-        """One page of a kept PDF as a PDF of its own (None when not a kept PDF)."""
+        """One page of a kept PDF as a PDF of its own, its text and drawing only: none of the document's
+        JavaScript, actions, annotations or embedded files (None when not a kept PDF)."""
         from pypdf import PdfReader, PdfWriter
 
         path = self._path(sha256, source)
@@ -34,8 +35,11 @@ class Originals:
             reader.decrypt("")
         if not 1 <= page <= len(reader.pages):
             return None
+        source = reader.pages[page - 1]
+        for key in ("/Annots", "/AA"):  # links, form fields and their actions (JavaScript) stay behind:
+            source.pop(key, None)  # removed before the page is copied, which copies all it refers to
         writer = PdfWriter()
-        writer.add_page(reader.pages[page - 1])
+        writer.add_page(source)
         buffer = io.BytesIO()
         writer.write(buffer)
         return buffer.getvalue()

@@ -131,17 +131,14 @@ def read_document(path: Path, max_bytes: int | None = None, pdf_pages: PdfPageTe
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        check_size(path.stat().st_size, max_bytes)
     except OSError as exc:
         raise IngestError(f"cannot read file: {exc.strerror or exc}") from exc
-    if max_bytes is not None and size > max_bytes:
-        raise IngestError(f"file is larger than the limit of {max_bytes / _MB:g} MB")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"cannot read file: {exc.strerror or exc}") from exc
-    if max_bytes is not None and len(data) > max_bytes:
-        raise IngestError(f"file is larger than the limit of {max_bytes / _MB:g} MB")
+    check_size(len(data), max_bytes)
     if not data.strip():
         raise IngestError("empty file")
 
@@ -156,6 +153,12 @@ def read_document(path: Path, max_bytes: int | None = None, pdf_pages: PdfPageTe
     if kind == "html":
         return _read_html(data, path)
     return _read_plain(data, path, markdown=kind == "markdown")
+
+
+def check_size(size: int, max_bytes: int | None) -> None:
+    """IngestError for a file over the size limit (checked before it is read or hashed)."""
+    if max_bytes is not None and size > max_bytes:
+        raise IngestError(f"file is larger than the limit of {max_bytes / _MB:g} MB")
 
 
 # -- type detection --------------------------------------------------------------------------------------

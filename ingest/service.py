@@ -27,6 +27,7 @@ from ingest.embedding_cache import EmbeddingCache
 from ingest.identity import new_doc_id, normalise_key, path_key, shingles, text_overlap
 from ingest.originals import Originals
 from ingest.read_ahead import ReadAhead
+from ingest.readers import check_size
 from ingest.registry import DocumentVersion, EditionSuggestion, Registry
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseEncoder
@@ -142,7 +143,7 @@ class IngestService:
         items = []
         sha_of = functools.cache(file_sha256)  # each file hashed once, looked at ahead or not
         looked_ahead: set[Path] = set()
-        with ReadAhead(self.settings.read_workers, max_bytes=self.settings.max_file_mb * 1024 * 1024) as reader:
+        with ReadAhead(self.settings.read_workers, max_bytes=self._max_bytes) as reader:
             for i, path in enumerate(files):
                 def stage(name: str, path: Path = path, i: int = i) -> None:
                     _report(progress, path, name, i, len(files))
@@ -177,8 +178,9 @@ class IngestService:
         paths, refused = [], []
         for upload in uploads:
             try:
+                check_size(len(upload.data), self._max_bytes)
                 path = self.upload_dir / safe_file_name(upload.name)
-            except ValueError as exc:
+            except (ValueError, IngestError) as exc:  # the name is kept as sent: shown through printable()
                 refused.append(IngestItem(path=upload.name, status="failed", error=str(exc)))
                 continue
             path.write_bytes(upload.data)
@@ -333,9 +335,15 @@ class IngestService:
 
     def _needs_reading(self, path: Path, sha_of: Callable[[Path], str]) -> bool:
         try:
-            return path.is_file() and self._unchanged(sha_of(path)) is None
+            if not path.is_file() or path.stat().st_size > self._max_bytes:
+                return False  # reading it reports why
+            return self._unchanged(sha_of(path)) is None
         except OSError:
             return False
+
+    @property
+    def _max_bytes(self) -> int:
+        return self.settings.max_file_mb * 1024 * 1024
 
     def _ingest_one(
         self,
@@ -345,6 +353,7 @@ class IngestService:
         reader: ReadAhead,
         sha_of: Callable[[Path], str],
         after_read: Callable[[], None],
+        actor: str,
     ) -> IngestItem:
         try:
             source = safe_file_name(path.name)
@@ -353,8 +362,8 @@ class IngestService:
         try:
             stage("reading")
             if not path.is_file():
-        actor: str,
                 raise IngestError("no such file")
+            check_size(path.stat().st_size, self._max_bytes)  # before hashing: a 200 MB file is not read at all
             sha = sha_of(path)
             known = self._unchanged(sha)
             if known is not None:
@@ -466,7 +475,7 @@ class IngestService:
         key = path_key(source_path)
         return new_doc_id(key), key, ""
 
-    def _suggest_edition(self, version: DocumentVersion, chunks: list[Chunk]) -> EditionMatch | None:
+    def _suggest_edition(self, version: DocumentVersion, chunks: list[Chunk], actor: str) -> EditionMatch | None:
         """The stored document this new one most likely is a new edition of: same title or file name and
         at least ``edition_overlap`` of the text in common. Recorded for an admin to confirm, never merged."""
         title = normalise_key(version.title)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from auth.roles import Permission
 from core.errors import CQAError
+from core.text import printable
 from ingest.service import IngestOptions, Upload
 from ui.auth_gate import guard
 from ui.i18n import t
@@ -35,9 +36,9 @@ STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.
 
 
 def show_report(report) -> None:
-    rows = [{"file": Path(d.path).name, "status": d.status, "version": d.version, "chunks": d.chunks,
+    rows = [{"file": printable(Path(d.path).name), "status": d.status, "version": d.version, "chunks": d.chunks,
              "embedded": d.embedded, t("replaces", L): d.replaces.label() if d.replaces else "",
-             "error": d.error or ""} for d in report.documents]
+             "error": printable(d.error or "")} for d in report.documents]
     st.table(pd.DataFrame(rows))
     for r in rows:
         if r["status"] == "failed":
@@ -54,7 +55,7 @@ if submitted and (files or folder.strip()):
     current = st.progress(0.0, text="")
 
     def show(p) -> None:
-        name = Path(p.path).name
+        name = printable(Path(p.path).name)
         overall.progress(p.file_index / max(p.file_count, 1), text=f"{p.file_index + 1} / {p.file_count}")
         current.progress(STAGE_SHARE.get(p.stage, 1.0), text=f"{name}: {p.stage}")
 
