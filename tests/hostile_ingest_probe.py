@@ -1,0 +1,58 @@
+"""Ingest the hostile corpus in one batch over an existing data dir, in a process of its own, and measure its
+memory: ``python tests/hostile_ingest_probe.py DATA_DIR FILE...`` prints one JSON line with the report and
+the resident set sizes (MB) before the batch, at the process's peak, and the peak of its read-ahead workers.
+
+The models are loaded and every reader imported before the "before" figure, so the growth measured is what
+the batch itself costs."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rss_mb() -> float:
+    """This process's resident set now (ru_maxrss is only the peak)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO))
+    import core.offline  # noqa: F401
+    from core.container import Container
+    from settings import load_settings
+
+    data_dir, files = Path(sys.argv[1]), [Path(f) for f in sys.argv[2:]]
+    container = Container(load_settings(data_dir=data_dir))
+    service = container.ingest
+    service.embedder.embed_passages(["準備", "warm-up"])  # load the embedder before measuring
+    import bs4  # noqa: F401
+    import docx  # noqa: F401
+    import pypdf  # noqa: F401
+
+    before = rss_mb()
+    started = time.perf_counter()
+    report = service.ingest(files, actor="hostile-probe")
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    container.close()
+    deadline = time.monotonic() + 15
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({
+        "report": report.model_dump(mode="json"), "seconds": round(seconds, 2), "rss_before_mb": round(before),
+        "peak_mb": round(peak), "workers_peak_mb": round(workers_peak),
+        "read_workers": service.settings.read_workers,
+    }, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
