@@ -118,6 +118,75 @@ def test_head_size_defaults_and_per_layer_arrays(tmp_path):
     assert not info.has_chat_template
 
 
+def test_metadata_reader_agrees_with_gguf_reader(tmp_path):
+    """Our GGUFReader subclass reads what the stock one reads; long arrays keep their length."""
+    from gguf import GGUFReader
+
+    from llm.gguf_info import GgufArray
+
+    metadata = {
+        "general.architecture": "llama",
+        "general.name": "agreement",
+        "general.file_type": 7,
+        "llama.block_count": 2,
+        "llama.embedding_length": 64,
+        "llama.attention.head_count": 4,
+        "llama.attention.head_count_kv": [4, 2],
+        "llama.rope.freq_base": 10000.0,
+        "llama.big": 2**40,
+        "llama.negative": -3,
+        "llama.flag": True,
+        "tokenizer.ggml.tokens": [f"tok{i}" for i in range(300)],
+        "tokenizer.ggml.scores": [float(i) for i in range(5000)],
+        "tokenizer.ggml.token_type": [1] * 10,
+        "tokenizer.chat_template": "{{ messages }}",
+    }
+    path = write_synthetic_gguf(tmp_path / "m.gguf", metadata)
+    stock = {k: f.contents() for k, f in GGUFReader(path).fields.items() if not k.startswith("GGUF.")}
+    info = read_gguf_info(path)
+    assert info.metadata.keys() == stock.keys() - {"tokenizer.chat_template"} and info.has_chat_template
+    for key, value in info.metadata.items():
+        if isinstance(value, GgufArray):
+            assert value.count == len(stock[key]), key
+        else:
+            assert value == stock[key], key
+    assert info.metadata["tokenizer.ggml.tokens"] == GgufArray(8, 300)  # STRING
+    assert info.metadata["tokenizer.ggml.scores"] == GgufArray(6, 5000)  # FLOAT32
+    assert info.metadata["llama.attention.head_count_kv"] == [4, 2] and info.head_count_kv == 4
+    assert (info.vocab_size, info.file_type, info.rope_freq_base) == (300, "Q8_0", 10000.0)
+
+
+def test_tensor_table_sizes_match_gguf_reader(tmp_path):
+    """Layer / input / output bytes come from the tensor table, sized as GGUFReader sizes them."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+
+    path = tmp_path / "t.gguf"
+    writer = GGUFWriter(path, arch="llama")
+    for key, value in (("llama.block_count", 2), ("llama.embedding_length", 64), ("llama.attention.head_count", 4)):
+        writer.add_uint32(key, value)
+    writer.add_tensor("token_embd.weight", np.zeros((10, 64), dtype=np.float16))
+    writer.add_tensor("blk.0.attn_q.weight", np.zeros((64, 64), dtype=np.float32))
+    q8_rows = np.zeros((64, 2 * 34), dtype=np.uint8)  # 64 rows of two Q8_0 blocks (32 values in 34 bytes)
+    writer.add_tensor("blk.1.attn_q.weight", q8_rows, raw_dtype=GGMLQuantizationType.Q8_0)
+    writer.add_tensor("output.weight", np.zeros((10, 64), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    sizes = {t.name: t.n_bytes for t in GGUFReader(path).tensors}
+    info = read_gguf_info(path)
+    assert info.layer_bytes == (sizes["blk.0.attn_q.weight"], sizes["blk.1.attn_q.weight"]) == (64 * 64 * 4, 64 * 68)
+    assert (info.input_bytes, info.output_bytes) == (sizes["token_embd.weight"], sizes["output.weight"])
+    assert info.weights_bytes == sum(sizes.values())
+    assert info.tensor_types == {"F16": 1, "F32": 2, "Q8_0": 1} and not info.truncated
+
+    path.write_bytes(path.read_bytes()[: info.data_offset + 100])  # an incomplete download
+    cut = read_gguf_info(path)
+    assert cut.truncated and cut.weights_bytes == info.weights_bytes
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b"GGUF", b"not a gguf at all, just text" * 10, b"GGUF\x01\x00\x00\x00" + b"\0" * 40],
