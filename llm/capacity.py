@@ -47,23 +47,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
 from llm.gguf_info import GgufError, GgufInfo, read_gguf_info
 from llm.presets import ModelPreset, get_preset
 
 GIB = 1024**3
 GB = 1000**3
 
-KV_BYTES_PER_ELEMENT: dict[str, float] = {
-    "f32": 4.0,
-    "f16": 2.0,
-    "bf16": 2.0,
-    "q8_0": 34 / 32,
-    "q5_1": 24 / 32,
-    "q5_0": 22 / 32,
-    "q4_1": 20 / 32,
-    "q4_0": 18 / 32,
-    "iq4_nl": 18 / 32,
-}
+KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
+"""The cache types llama.cpp accepts for K and V (``type_k`` / ``type_v``)."""
+
+
+def _bytes_per_element(kind: str) -> float:
+    elements_per_block, bytes_per_block = GGML_QUANT_SIZES[GGMLQuantizationType[kind.upper()]]
+    return bytes_per_block / elements_per_block
+
+
+KV_BYTES_PER_ELEMENT: dict[str, float] = {kind: _bytes_per_element(kind) for kind in KV_CACHE_TYPES}
 _UNQUANTIZED_KV = {"f32", "f16", "bf16"}
 
 DEFAULT_N_UBATCH = 512

@@ -13,8 +13,6 @@ from llm.chat import GenerationOptions, Message, strip_thinking, with_no_think
 from llm.presets import ModelPreset
 from settings.model import LLMSettings
 
-_GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}
-
 
 class FifoLock:
     """A lock granted in arrival order, so no Streamlit session starves another."""
@@ -56,7 +54,9 @@ def llama_kwargs(preset: ModelPreset, llm: LLMSettings) -> dict:
     if preset.flash_attn:
         kwargs["flash_attn"] = True
     if preset.kv_cache_type:
-        kwargs["type_k"] = kwargs["type_v"] = _GGML_TYPES[preset.kv_cache_type]
+        from gguf import GGMLQuantizationType  # ggml's type ids (q8_0 -> 8), as llama.cpp numbers them
+
+        kwargs["type_k"] = kwargs["type_v"] = int(GGMLQuantizationType[preset.kv_cache_type.upper()])
     if preset.rope_scaling == "yarn":
         import llama_cpp
 
