@@ -49,7 +49,8 @@ OIDC_DIR ?= $(HOME)/.cache/cqa-oidc
 oidc:
 	@if ! command -v npm >/dev/null || ! command -v node >/dev/null; then \
 		echo "==> node/npm not found: the SSO browser test (tests/e2e/test_sso.py) will be skipped"; \
-	elif ! cmp -s tests/oidc/package-lock.json $(OIDC_DIR)/.installed-lock; then \
+	elif ! cmp -s tests/oidc/package-lock.json $(OIDC_DIR)/.installed-lock \
+			|| [ ! -d $(OIDC_DIR)/node_modules/oidc-provider ]; then \
 		echo "==> installing the test OpenID provider (npm ci) into $(OIDC_DIR)"; \
 		mkdir -p $(OIDC_DIR) && cp tests/oidc/package.json tests/oidc/package-lock.json $(OIDC_DIR)/ && \
 		npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error && \
