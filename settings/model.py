@@ -102,7 +102,7 @@ class UISettings(BaseModel):
 class OIDCGrant(BaseModel):
     """What one IdP group gives its members in the app."""
 
-    roles: list[str] = Field(default_factory=list, description="staff, compliance or admin")
+    roles: list[Literal["staff", "compliance", "admin"]] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list, description="access groups (document restrictions)")
 
 

@@ -889,3 +889,12 @@ groups = ["compliance"]
     site.write_text('[security]\noidc_provider = "bank_sso"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="'_'"):
         load_settings()
+
+
+def test_a_group_map_with_an_unknown_role_stops_the_settings_load(tmp_path: Path, monkeypatch) -> None:
+    from settings import load_settings
+
+    site = _site(tmp_path, '[security.oidc_group_map.CQA-Root]\nroles = ["root"]\n')
+    monkeypatch.setenv("CQA_SETTINGS_FILE", str(site))
+    with pytest.raises(ValueError, match="oidc_group_map"):
+        load_settings()
