@@ -233,7 +233,9 @@ def test_after_a_session_timeout_no_page_link_stays(page, sso_app, output_dir):
     nav.get_by_role("link", name="監査ログ").click()  # the first interaction after the timeout
     page.get_by_text(re.compile("一定時間操作がなかったため")).wait_for()
     page.get_by_label("ユーザー名").wait_for()
-    page.screenshot(path=str(output_dir / "6-session-timeout.png"), full_page=True)
     expect(page.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
     for name in ("質問する", "文書管理", "監査ログ", "ユーザー管理", "評価", "設定"):
         expect(page.get_by_role("link", name=name)).to_have_count(0)
+    expect(page.get_by_role("button", name="サインアウト")).to_have_count(0)
+    assert "サインイン中" not in sidebar(page)
+    page.screenshot(path=str(output_dir / "6-session-timeout.png"), full_page=True)
