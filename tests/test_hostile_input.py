@@ -20,6 +20,7 @@ from qa.service import Requester
 from tests.conftest import EN_MD, JA_PDF, make_container
 from tests.helpers import REPO, cli_env
 from tests.hostile_corpus import CASES, CONTROL_NAME, build
+from ui.markup import as_text
 
 BATCH_GROWTH_LIMIT_MB = 400
 """Peak resident memory the whole hostile batch may add to the ingesting process (measured: see
@@ -233,9 +234,12 @@ def test_prompt_injection_in_a_document_cannot_widen_citations_refusals_or_visib
     assert board.doc_id in {h.doc_id for h in board_member.contexts}, "the control: a board member does see it"
 
 
-MARKUP_QUESTION = '<img src=x onerror="alert(1)"><script>alert(2)</script> 両替の受付時間は？'
+MARKUP_QUESTION = (
+    '<img src=x onerror="alert(1)"><script>alert(2)</script>![q](http://example.invalid/q.png) 両替の受付時間は？'
+)
 MARKUP_DOCUMENT = (
     "# 両替の受付\n\n<script>alert('doc')</script><img src=x onerror=\"alert(3)\">"
+    "![tracker](http://example.invalid/t.png) :red[赤字] $x^2$ "
     "両替の受付時間は平日の午前9時から午後3時までとする。\n"
 )
 
@@ -245,19 +249,20 @@ def _shown(at) -> list:
     return [*at.markdown, *at.caption]
 
 
-def test_markup_in_questions_and_documents_is_shown_as_text(samples_container, tmp_path):
+def test_markup_in_questions_and_documents_is_shown_as_text(container, tmp_path):
+    """The markup document is the only one stored, so the answer's sources or the closest passages show it."""
     from streamlit.testing.v1 import AppTest
 
     import ui.state
 
     path = tmp_path / "markup_notice.md"
     path.write_text(MARKUP_DOCUMENT, encoding="utf-8")
-    (item,) = samples_container.ingest.ingest([path]).documents
+    (item,) = container.ingest.ingest([path]).documents
     assert item.status == "ingested", item.error
-    users = samples_container.users
+    users = container.users
     users.get("admin-m") or users.add_user("admin-m", "correct-horse-battery", ["admin"])  # else: first-admin setup
     staff = users.get("staff-m") or users.add_user("staff-m", "correct-horse-battery", ["staff"])
-    samples_container.close()
+    container.close()
     ui.state.container.clear()
     try:
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
@@ -269,7 +274,7 @@ def test_markup_in_questions_and_documents_is_shown_as_text(samples_container, t
         at.chat_input[0].set_value(MARKUP_QUESTION).run()
         assert not at.exception, at.exception
         shown = [e.value for e in _shown(at)]
-        assert MARKUP_QUESTION in shown, "the question is not shown as it was typed"
+        assert as_text(MARKUP_QUESTION) in shown, "the question is not shown as it was typed"
         for pills in at.get("button_group"):  # open each citation's source panel
             for option in pills.options:
                 pills.select(option).run()
@@ -279,6 +284,7 @@ def test_markup_in_questions_and_documents_is_shown_as_text(samples_container, t
         assert any("<script>alert('doc')</script>" in v for v in shown), "the document's passage is not shown"
         assert all(not e.proto.allow_html for e in _shown(at))
         assert not at.get("html") and not at.get("iframe")
+        assert not [v for v in shown if "![" in v or ":red[" in v], "a Markdown image or directive would render"
     finally:
         ui.state.container.clear()
 

@@ -13,6 +13,7 @@ from qa.feedback import Feedback
 from qa.service import AnswerEvent, RetrievedEvent, TokenEvent
 from ui.auth_gate import guard
 from ui.i18n import t
+from ui.markup import as_text
 from ui.state import container, lang, requester
 
 guard(Permission.CHAT)
@@ -38,8 +39,8 @@ def render_sources(answer: Answer, key: str) -> None:
         if answer.contexts:
             with st.expander(t("closest_passages", L)):
                 for h in answer.contexts[:3]:
-                    st.markdown(f"**{h.title}** · {h.section} · {t('page', L)} {h.page or '-'}")
-                    st.caption(h.text[:400])
+                    st.markdown(f"**{as_text(h.title)}** · {as_text(h.section)} · {t('page', L)} {h.page or '-'}")
+                    st.caption(as_text(h.text[:400]))
         render_removed(answer)
         if not answer.citations:
             return
@@ -54,10 +55,10 @@ def render_sources(answer: Answer, key: str) -> None:
         c = labels[chosen]
         context = next((h for h in answer.contexts if h.chunk_id and h.doc_id == c.doc_id and c.quote in h.text), None)
         with st.container(border=True):
-            st.markdown(f"**{c.title}** · {t('version', L)} {c.version} · {t('page', L)} {c.page or '-'}")
-            st.caption(f"{t('section', L)}: {c.section or '-'}")
-            text = context.text if context else c.quote
-            st.markdown(text.replace(c.quote, f":orange-background[{c.quote}]") if c.quote else text)
+            st.markdown(f"**{as_text(c.title)}** · {t('version', L)} {c.version} · {t('page', L)} {c.page or '-'}")
+            st.caption(f"{t('section', L)}: {as_text(c.section or '-')}")
+            text, quote = as_text(context.text if context else c.quote), as_text(c.quote)
+            st.markdown(text.replace(quote, f":orange-background[{quote}]") if quote else text)
             scope = requester().search_filter()
             page_pdf = services.ingest.page_pdf(c.doc_id, c.version, c.page, scope) if c.page else None
             if page_pdf:
@@ -104,9 +105,9 @@ def render_feedback(turn: dict, key: str) -> None:
 for i, turn in enumerate(history):
     with st.chat_message(turn["role"]):
         if turn["role"] == "user":
-            st.markdown(turn["content"])
+            st.markdown(as_text(turn["content"]))
         else:
-            st.markdown(turn["answer"].answer)  # verified claims only: the answer service removed the rest
+            st.markdown(as_text(turn["answer"].answer))  # verified claims only: the answer service removed the rest
             render_sources(turn["answer"], str(i))
             render_feedback(turn, str(i))
 
@@ -119,7 +120,7 @@ if question:
         st.stop()
     turns = [ChatTurn(role=h["role"], content=h["content"]) for h in history]
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(as_text(question))
     with st.chat_message("assistant"):
         status = st.status(t("searching", L))
         final: dict[str, Answer] = {}
@@ -129,7 +130,7 @@ if question:
                 if isinstance(event, RetrievedEvent):
                     status.update(label=f"{t('sources', L)}: {len(event.hits)}", state="complete")
                 elif isinstance(event, TokenEvent):
-                    yield event.text
+                    yield as_text(event.text)
                 elif isinstance(event, AnswerEvent):
                     final["answer"] = event.answer
 
