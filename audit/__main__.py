@@ -1,5 +1,7 @@
 """``python -m audit``: verify, export, purge and search the audit log in the data dir.
 
+``verify`` checks the hash chain and the head anchor (``security.audit_anchor_path``, signed
+with ``security.audit_anchor_key``); ``anchor --init`` starts the anchor of a log that has none.
 Dates are whole days in UTC (the log stores UTC). Exit codes: 0 ok, 1 failure or tampered
 log, 2 bad usage.
 """
@@ -11,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from audit._cli import EXIT_FAILURE, EXIT_OK, OneLineParser, UsageError, cli_actor, data_dir, iso_day, run
-from audit.log import ACTIONS, AUDIT_DB_NAME, AuditError, AuditLog
+from audit._cli import EXIT_FAILURE, EXIT_OK, OneLineParser, UsageError, cli_actor, iso_day, run
+from audit.log import ACTIONS, AUDIT_DB_NAME, AuditError, AuditLog, VerifyResult
 
 PROG = "python -m audit"
 
@@ -21,8 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("verify", help="check the hash chain (exit 1 when tampered)")
+    p = sub.add_parser("verify", help="check the hash chain and the head anchor (exit 1 when tampered)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("anchor", help="show the head anchor; --init starts one for a log that has none")
+    p.add_argument("--init", action="store_true", help="anchor the log at a new 'anchor' record (audited)")
+    p.add_argument("--force", action="store_true",
+                   help="with --init: re-anchor although an anchor exists that does not match (after investigating)")
+    p.add_argument("--reason", default="", help="why (recorded; required with --force)")
 
     p = sub.add_parser("export", help="write records as CSV (oldest first)")
     p.add_argument("--from", dest="since", type=iso_day, metavar="YYYY-MM-DD", help="first day (UTC)")
@@ -46,25 +54,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_log() -> AuditLog:
-    path = Path(data_dir()) / AUDIT_DB_NAME
+    """The log of the data dir with the anchor path and key of the settings (as the app opens it)."""
+    from settings import load_settings
+
+    settings = load_settings()
+    path = Path(settings.data_dir) / AUDIT_DB_NAME
     if not path.is_file():
         raise AuditError(f"no audit log at {path}")
-    return AuditLog(path)
+    return AuditLog.from_settings(settings)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    result = open_log().verify()
-    if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+def _report(log: AuditLog, result: VerifyResult, as_json: bool, what: str) -> int:
+    if as_json:
+        print(json.dumps(result.to_json() | {"anchor_path": str(log.anchor.path)}, ensure_ascii=False))
     for warning in result.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if result.ok:
-        if not args.json:
-            print(f"OK: {result.records} records, chain intact, head {result.head_hash}")
+        if not as_json:
+            anchored = (
+                f", anchored at record {result.anchored_id} in {log.anchor.path}"
+                f" ({'signed' if result.anchor_signed else 'unsigned'})"
+                if result.anchored_id is not None else ""
+            )
+            print(f"OK: {result.records} records, {what}, head {result.head_hash}{anchored}")
         return EXIT_OK
     where = f"record {result.first_bad_id}: " if result.first_bad_id is not None else ""
     print(f"{PROG}: TAMPERED: {where}{result.reason}", file=sys.stderr)
     return EXIT_FAILURE
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    log = open_log()
+    return _report(log, log.verify(), args.json, "chain intact")
+
+
+def cmd_anchor(args: argparse.Namespace) -> int:
+    if (args.force or args.reason) and not args.init:
+        raise UsageError("--force and --reason go with --init")
+    if args.force and not args.reason.strip():
+        raise UsageError("--force needs --reason TEXT (it is recorded)")
+    log = open_log()
+    if not args.init:
+        return _report(log, log.check_head(), False, "head matches its anchor (run verify for the whole chain)")
+    record = log.init_anchor(cli_actor(), reason=args.reason, force=args.force)
+    signed = "signed" if log.anchor.signed else "unsigned: set security.audit_anchor_key"
+    print(f"anchored at record {record} (an 'anchor' record) in {log.anchor.path} ({signed})")
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -109,7 +144,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"verify": cmd_verify, "export": cmd_export, "purge": cmd_purge, "search": cmd_search}
+COMMANDS = {
+    "verify": cmd_verify,
+    "anchor": cmd_anchor,
+    "export": cmd_export,
+    "purge": cmd_purge,
+    "search": cmd_search,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

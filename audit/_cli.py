@@ -65,10 +65,3 @@ def run(prog: str, handler: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-
-
-def data_dir():
-    """The configured data directory (settings errors surface as ValueError -> exit 1)."""
-    from settings import load_settings
-
-    return load_settings().data_dir

@@ -12,9 +12,10 @@ Retention (:meth:`AuditLog.purge_before`) deletes a prefix of the log in one tra
 stores an anchor (the hash of the last purged record) in ``anchors`` so the remaining
 chain still verifies, and appends a ``purge`` record describing what was removed.
 
-What this does not protect against: someone with write access to the file who rewrites
-the whole chain and the head consistently. Keep the head hash that ``verify`` reports
-somewhere else (ticket, e-mail, printed report) to detect that.
+Someone with write access to the file can drop the triggers and rewrite the chain and the
+head consistently, or cut off the last records. The head anchor (:mod:`audit.anchor`), a line
+per record in a file outside the database written before each append commits, detects that:
+``verify`` checks the log against it, and a log with records but no anchor does not verify.
 
 Timestamps are UTC, stored as fixed-width ISO text (``2025-04-01T09:30:00.123456Z``), and
 never go backwards within one log (a clock step back re-uses the last timestamp).
@@ -36,6 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path, PurePath
 from typing import IO, Any, Literal
 
+from audit.anchor import ANCHOR_FILE_NAME, AnchorError, AnchorLine, HeadAnchor, span
 from core.errors import CQAError
 from core.sqlite import immediate_transaction
 
@@ -64,9 +66,11 @@ Action = Literal[
     "settings_change",
     "user_change",
     "purge",
+    "anchor",
 ]
 ACTIONS: frozenset[str] = frozenset(Action.__args__)  # type: ignore[attr-defined]
-"""Valid actions. ``purge`` is written by :meth:`AuditLog.purge_before` itself."""
+"""Valid actions. ``purge`` and ``anchor`` are written by :meth:`AuditLog.purge_before` and
+:meth:`AuditLog.init_anchor` themselves."""
 
 CSV_COLUMNS = ("id", "ts", "user", "action", "detail_json", "prev_hash", "hash")
 _TRIGGERS = (
@@ -173,8 +177,11 @@ class VerifyResult:
     """The first id that is missing, altered or out of chain; None when ok (or not per record)."""
     reason: str
     head_hash: str = GENESIS_HASH
-    """The hash of the last record (keep it outside the machine to detect full rewrites)."""
+    """The hash of the last record checked."""
     warnings: tuple[str, ...] = ()
+    anchored_id: int | None = None
+    """The record the head anchor's last line names (None when not checked, or no anchor yet)."""
+    anchor_signed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"warnings": list(self.warnings)}
@@ -244,6 +251,37 @@ def record_hash(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+_STRING_JSON = json.JSONEncoder(ensure_ascii=False).encode
+"""A string as :func:`canonical_json` writes it (one encoder, not one per call)."""
+
+
+def _stored_hash(record_id: int, ts: str, user: str, action: str, detail_json: str, prev_hash: str) -> str:
+    """:func:`record_hash` over the stored detail text as it is: the same bytes when the detail was
+    stored canonical (every append does that), without parsing and re-serialising it."""
+    dump = _STRING_JSON
+    payload = f"[{record_id},{dump(ts)},{dump(user)},{dump(action)},{detail_json},{dump(prev_hash)}]"
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class _Walk:
+    """Where a verification stands: the next expected record and hash, records checked so far."""
+
+    warnings: list[str]
+    expected_id: int = 1
+    expected_prev: str = GENESIS_HASH
+    n: int = 0
+    purged: dict[int, str] = dataclasses.field(default_factory=dict)
+    """Last id of each retention purge -> its hash (to check the anchor lines of purged records)."""
+
+    def bad(self, rid: int | None, reason: str) -> VerifyResult:
+        return VerifyResult(False, self.n, rid, reason, self.expected_prev, tuple(self.warnings))
+
+    def result(self, reason: str, *, anchor: HeadAnchor | None = None, anchored_id: int | None = None) -> VerifyResult:
+        signed = anchor.signed if anchor is not None else False
+        return VerifyResult(True, self.n, None, reason, self.expected_prev, tuple(self.warnings), anchored_id, signed)
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -258,20 +296,27 @@ def _csv_safe(value: str) -> str:
 
 
 class AuditLog:
-    """The audit log in ``db_path`` (normally ``data_dir / "audit.sqlite3"``).
+    """The audit log in ``db_path`` (normally ``data_dir / "audit.sqlite3"``) and its head
+    anchor in ``anchor_path`` (default: ``audit-anchor.jsonl`` next to the database).
 
     Safe to share between threads and to use from several processes at once: every call
-    opens its own connection and appends run under ``BEGIN IMMEDIATE``.
+    opens its own connection and appends run under ``BEGIN IMMEDIATE``. Every process that
+    writes one log must use the same anchor path and key (they come from the settings).
     """
 
     def __init__(
         self,
         db_path: Path | str,
         *,
+        anchor_path: Path | str | None = None,
+        anchor_key: str | None = None,
         busy_timeout: float = 30.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.db_path = Path(db_path)
+        self.anchor = HeadAnchor(
+            Path(anchor_path) if anchor_path else self.db_path.with_name(ANCHOR_FILE_NAME), anchor_key
+        )
         self._busy_timeout = busy_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = _file_lock(self.db_path)
@@ -279,7 +324,12 @@ class AuditLog:
 
     @classmethod
     def from_settings(cls, settings: Any) -> AuditLog:
-        return cls(Path(settings.data_dir) / AUDIT_DB_NAME)
+        security = settings.security
+        return cls(
+            Path(settings.data_dir) / AUDIT_DB_NAME,
+            anchor_path=security.audit_anchor_path,
+            anchor_key=security.audit_anchor_key.get_secret_value() or None,
+        )
 
     # ----------------------------------------------------------------- connection
 
@@ -347,7 +397,14 @@ class AuditLog:
             raise ValueError(f"audit detail is not valid JSON: {exc}") from exc
         return user, action, detail_json
 
-    def _append_in(self, conn: sqlite3.Connection, user: str, action: str, detail_json: str) -> int:
+    def _append_in(
+        self, conn: sqlite3.Connection, user: str, action: str, detail_json: str, *, init: bool = False
+    ) -> int:
+        """Insert the record and move the head, then write its anchor line; the caller commits.
+
+        The line goes out before the commit, while the write lock is held: a record is never
+        committed without its line (a failed anchor write rolls the record back), and lines
+        are in record order across processes."""
         count, last_id, last_hash, last_ts = conn.execute(
             "SELECT count, last_id, last_hash, last_ts FROM head WHERE k = 1"
         ).fetchone()
@@ -368,91 +425,180 @@ class AuditLog:
             "UPDATE head SET count = ?, last_id = ?, last_hash = ?, last_ts = ? WHERE k = 1",
             (count + 1, record_id, digest, ts),
         )
+        try:
+            self.anchor.write(record_id, digest, ts, init=init)
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit head anchor {self.anchor.path}: {exc}") from exc
         return record_id
 
     # ----------------------------------------------------------------- verify
 
     def verify(self) -> VerifyResult:
-        """Check the whole chain, the anchors of past purges and the head."""
+        """Check the whole chain, the anchors of past purges, the head and the head anchor."""
+        with self._snapshot() as (conn, anchor_size):
+            return self._verify_in(conn, anchor_size)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """A read snapshot of the log and the anchor file's size at one instant.
+
+        Taken while holding the write lock for a moment, so that no append is between writing its
+        anchor line and committing; reads then run without blocking appends."""
         with self._connection() as conn:
-            conn.execute("BEGIN")  # one consistent snapshot
+            with self._lock, self._connection() as writer, immediate_transaction(writer):
+                anchor_size = self.anchor.size()
+                conn.execute("BEGIN")
+                conn.execute("SELECT count FROM head").fetchone()  # the snapshot starts at the first read
             try:
-                return self._verify_in(conn)
+                yield conn, anchor_size
             finally:
                 conn.execute("ROLLBACK")
 
-    def _verify_in(self, conn: sqlite3.Connection) -> VerifyResult:
-        warnings: list[str] = []
+    def _trigger_warnings(self, conn: sqlite3.Connection) -> list[str]:
         present = {
             name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         }
         missing = [t for t in _TRIGGERS if t not in present]
-        if missing:
-            warnings.append(f"append-only trigger(s) missing: {', '.join(missing)}")
+        return [f"append-only trigger(s) missing: {', '.join(missing)}"] if missing else []
 
-        expected_prev = GENESIS_HASH
-        expected_id = 1
+    def _anchor_warnings(self) -> list[str]:
+        if self.anchor.signed:
+            return []
+        return [
+            f"the head anchor {self.anchor.path} is not signed (set security.audit_anchor_key): "
+            "someone who can write that file could forge it"
+        ]
+
+    def _verify_in(self, conn: sqlite3.Connection, anchor_size: int | None) -> VerifyResult:
+        """Verify within ``conn``'s snapshot; ``anchor_size`` is how much of the anchor file
+        belongs to that snapshot (None: check the chain only)."""
+        walk = _Walk(warnings=self._trigger_warnings(conn))
+        if anchor_size is not None:
+            walk.warnings += self._anchor_warnings()
         for _aid, first, last, last_hash in conn.execute(
             "SELECT id, first_purged_id, last_purged_id, last_purged_hash FROM anchors ORDER BY id"
         ):
-            if first != expected_id or last < first:
-                return VerifyResult(
-                    False, 0, first, f"retention anchors are inconsistent (purge of {first}..{last})",
-                    warnings=tuple(warnings),
-                )
-            expected_id, expected_prev = last + 1, last_hash
+            if first != walk.expected_id or last < first:
+                return walk.bad(first, f"retention anchors are inconsistent (purge of {first}..{last})")
+            walk.expected_id, walk.expected_prev = last + 1, last_hash
+            walk.purged[last] = last_hash
+        try:
+            return self._walk(conn, walk, self.anchor.lines(anchor_size) if anchor_size is not None else None)
+        except AnchorError as exc:
+            return walk.bad(None, f"head anchor {self.anchor.path}: {exc}")
 
-        def bad(rid: int | None, reason: str, n: int) -> VerifyResult:
-            return VerifyResult(False, n, rid, reason, expected_prev, tuple(warnings))
+    def _walk(self, conn: sqlite3.Connection, walk: _Walk, lines: Iterator[AnchorLine] | None) -> VerifyResult:
+        """The records in id order, the head, and (unless ``lines`` is None) the anchor lines beside them."""
+        bad = walk.bad
+        last_line: AnchorLine | None = None
 
-        n = 0
+        def next_line() -> AnchorLine | None:
+            nonlocal last_line
+            entry = next(lines, None) if lines is not None else None
+            if entry is not None:
+                last_line = entry
+            return entry
+
+        def skip_purged(line: AnchorLine | None, below: int) -> AnchorLine | None:
+            """Pass the lines of records removed by retention, checking the last one of each purge."""
+            while line is not None and line.seq < below:
+                if line.seq in walk.purged and walk.purged[line.seq] != line.hash:
+                    raise AnchorError(f"purged record {line.seq} does not match its anchor line", line.line)
+                line = next_line()
+            return line
+
+        line = next_line()
         prev_ts = ""
         rows = conn.execute(
             "SELECT id, ts, user, action, detail_json, prev_hash, hash FROM audit ORDER BY id"
         )
         for rid, ts, user, action, detail_json, prev_hash, digest in rows:
+            expected_id = walk.expected_id
             if rid != expected_id:
                 if rid < expected_id:
-                    return bad(rid, f"record {rid} precedes the retention anchor (re-inserted?)", n)
+                    return bad(rid, f"record {rid} precedes the retention anchor (re-inserted?)")
                 gap = f"{expected_id}" if rid == expected_id + 1 else f"{expected_id}..{rid - 1}"
-                return bad(expected_id, f"record(s) {gap} missing (deleted) before record {rid}", n)
-            if prev_hash != expected_prev:
+                return bad(expected_id, f"record(s) {gap} missing (deleted) before record {rid}")
+            if prev_hash != walk.expected_prev:
                 return bad(
                     rid,
                     f"record {rid} does not link to the previous record "
                     "(it or its predecessor was altered, deleted or reordered)",
-                    n,
                 )
-            try:
-                detail = json.loads(detail_json)
-            except (TypeError, ValueError):
-                return bad(rid, f"record {rid} detail is not valid JSON (edited)", n)
-            if record_hash(rid, ts, user, action, detail, prev_hash) != digest:
-                return bad(rid, f"record {rid} content does not match its hash (edited)", n)
+            if _stored_hash(rid, ts, user, action, detail_json, prev_hash) != digest:
+                # Not the bytes the append hashed: decide on the parsed detail, as the append did.
+                try:
+                    detail = json.loads(detail_json)
+                except (TypeError, ValueError):
+                    return bad(rid, f"record {rid} detail is not valid JSON (edited)")
+                try:
+                    same = record_hash(rid, ts, user, action, detail, prev_hash) == digest
+                except UnicodeEncodeError:  # a lone surrogate written in with a SQL tool
+                    same = False
+                if not same:
+                    return bad(rid, f"record {rid} content does not match its hash (edited)")
             if action not in ACTIONS:
-                return bad(rid, f"record {rid} has an unknown action {action!r}", n)
+                return bad(rid, f"record {rid} has an unknown action {action!r}")
             if not isinstance(ts, str) or ts < prev_ts:
-                return bad(rid, f"record {rid} is older than its predecessor (reordered)", n)
+                return bad(rid, f"record {rid} is older than its predecessor (reordered)")
+            line = skip_purged(line, rid)
+            if line is not None and line.seq == rid:
+                if line.hash != digest:
+                    return bad(
+                        rid,
+                        f"record {rid} does not match the head anchor (anchor line {line.line}): "
+                        f"the log was rewritten from record {rid} on",
+                    )
+                line = next_line()
             prev_ts = ts
-            expected_prev = digest
-            expected_id += 1
-            n += 1
+            walk.expected_prev = digest
+            walk.expected_id += 1
+            walk.n += 1
 
+        n = walk.n
         head = conn.execute("SELECT count, last_id, last_hash FROM head WHERE k = 1").fetchone()
         if head is None:
-            return bad(None, "head record is missing", n)
+            return bad(None, "head record is missing")
         h_count, h_last_id, h_last_hash = head
-        last_id = expected_id - 1
+        last_id = walk.expected_id - 1
         if h_last_id > last_id:
             gap = f"{last_id + 1}" if h_last_id == last_id + 1 else f"{last_id + 1}..{h_last_id}"
-            return bad(last_id + 1, f"record(s) {gap} missing (deleted) at the end of the log", n)
+            return bad(last_id + 1, f"record(s) {gap} missing (deleted) at the end of the log")
         if h_last_id < last_id:
-            return bad(h_last_id + 1, f"record(s) after {h_last_id} were added outside the log API", n)
-        if h_last_hash != expected_prev:
-            return bad(last_id or None, f"the last record {last_id} does not match the head hash", n)
+            return bad(h_last_id + 1, f"record(s) after {h_last_id} were added outside the log API")
+        if h_last_hash != walk.expected_prev:
+            return bad(last_id or None, f"the last record {last_id} does not match the head hash")
         if h_count != n:
-            return bad(None, f"head counts {h_count} records but {n} are present", n)
-        return VerifyResult(True, n, None, "chain intact", expected_prev, tuple(warnings))
+            return bad(None, f"head counts {h_count} records but {n} are present")
+        if lines is None:
+            return walk.result("chain intact")
+
+        line = skip_purged(line, last_id + 1)
+        if line is not None:  # lines for records after the last one
+            while next_line() is not None:  # read (and check) the rest of the file
+                pass
+            assert last_line is not None
+            return bad(
+                last_id + 1,
+                f"the head anchor names record {last_line.seq} but the log ends at record {last_id}: "
+                f"record(s) {span(last_id + 1, last_line.seq)} were removed "
+                "(or the app stopped between anchoring a record and committing it)",
+            )
+        if last_line is None:
+            if n == 0 and not walk.purged:
+                return walk.result("empty log", anchor=self.anchor)
+            return bad(
+                None,
+                f"no head anchor at {self.anchor.path} for this log of {n} records: the anchor file was "
+                "removed or moved, or the log predates anchors (python -m audit anchor --init)",
+            )
+        if last_line.seq < last_id:
+            return bad(
+                last_line.seq + 1,
+                f"record(s) {span(last_line.seq + 1, last_id)} have no head anchor line "
+                "(added outside the log API, or by a process with another anchor path)",
+            )
+        return walk.result("chain intact, matches the head anchor", anchor=self.anchor, anchored_id=last_line.seq)
 
     # ----------------------------------------------------------------- retention
 
@@ -461,7 +607,8 @@ class AuditLog:
     ) -> int:
         """Delete every record older than ``cutoff`` (a date means 00:00 UTC of that day).
 
-        Refuses when the chain does not verify (so retention cannot launder a tampered log).
+        Refuses when the log does not verify, head anchor included (so retention cannot launder
+        a tampered log).
         Runs in one transaction: drop the delete trigger, delete the prefix, store the anchor,
         recreate the trigger, append a ``purge`` record. Returns the number of records purged.
         """
@@ -470,7 +617,7 @@ class AuditLog:
         if bound > format_ts(self._clock()):
             raise AuditError(f"refusing to purge: the cutoff {bound} is in the future")
         with self._write() as conn:
-            result = self._verify_in(conn)
+            result = self._verify_in(conn, self.anchor.size())
             if not result.ok:
                 raise AuditError(f"refusing to purge: audit log does not verify: {result.reason}")
             # Timestamps never decrease, so the old records are a prefix of the log.
@@ -502,6 +649,88 @@ class AuditLog:
             user, action, detail_json = self._validate(actor, "purge", detail)
             self._append_in(conn, user, action, detail_json)
             return count
+
+    # ----------------------------------------------------------------- head anchor
+
+    def init_anchor(self, actor: str, *, reason: str = "", force: bool = False) -> int:
+        """Start the head anchor of this log: append an ``anchor`` record and an init line for it.
+
+        For a log that has none yet (one from before anchors), or, with ``force``, after an
+        investigated mismatch (the record keeps the reason and what the old anchor said; the old
+        lines stay in the file). Refuses when the chain itself does not verify, when the log
+        already matches its anchor, and, without ``force``, when an anchor exists. Returns the
+        id of the ``anchor`` record.
+        """
+        with self._write() as conn:
+            chain = self._verify_in(conn, None)
+            if not chain.ok:
+                raise AuditError(f"refusing to anchor: the chain does not verify: {chain.reason}")
+            size = self.anchor.size()
+            if size:
+                current = self._verify_in(conn, size)
+                if current.ok:
+                    raise AuditError(
+                        f"the log already matches its head anchor (record {current.anchored_id}): nothing to do"
+                    )
+                if not force:
+                    raise AuditError(
+                        f"an anchor exists and does not match the log ({current.reason}); investigate, "
+                        "then re-anchor with --force --reason TEXT"
+                    )
+                if not reason.strip():
+                    raise AuditError("re-anchoring over an existing anchor needs a reason")
+                previous = current.reason
+            else:
+                previous = "none"
+            _count, last_id, last_hash = conn.execute(
+                "SELECT count, last_id, last_hash FROM head WHERE k = 1"
+            ).fetchone()
+            detail = {
+                "op": "init",
+                "reason": reason.strip(),
+                "anchor_path": str(self.anchor.path),
+                "signed": self.anchor.signed,
+                "previous_anchor": previous,
+                "head_before": {"id": last_id, "hash": last_hash},
+            }
+            user, action, detail_json = self._validate(actor, "anchor", detail)
+            return self._append_in(conn, user, action, detail_json, init=True)
+
+    def check_head(self) -> VerifyResult:
+        """A quick check for every page view (it reads three rows, not the chain): the last record,
+        the head and the head anchor's last line agree. :meth:`verify` checks everything."""
+        with self._snapshot() as (conn, anchor_size):
+            warnings = self._trigger_warnings(conn) + self._anchor_warnings()
+            count, last_id, last_hash = conn.execute(
+                "SELECT count, last_id, last_hash FROM head WHERE k = 1"
+            ).fetchone()
+            row = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+
+            def bad(rid: int | None, reason: str) -> VerifyResult:
+                return VerifyResult(False, count, rid, reason, last_hash, tuple(warnings))
+
+            if row is None:
+                if last_id or anchor_size:
+                    return bad(1, "the log is empty but its head or anchor names records: records were removed")
+                return VerifyResult(True, 0, None, "empty log", GENESIS_HASH, tuple(warnings))
+            if tuple(row) != (last_id, last_hash):
+                return bad(min(row[0], last_id) + 1, f"the last record {row[0]} does not match the head ({last_id})")
+            try:
+                line = self.anchor.last(anchor_size)
+            except AnchorError as exc:
+                return bad(None, f"head anchor {self.anchor.path}: {exc}")
+            if line is None:
+                return bad(None, f"no head anchor at {self.anchor.path}: removed, or the log predates anchors")
+            if line.seq > last_id:
+                return bad(last_id + 1, f"the head anchor names record {line.seq} but the log ends at record {last_id}")
+            if line.seq < last_id:
+                return bad(line.seq + 1, f"record(s) after {line.seq} have no head anchor line")
+            if line.hash != last_hash:
+                return bad(last_id, f"the last record {last_id} does not match the head anchor")
+            return VerifyResult(
+                True, count, None, "head matches the head anchor", last_hash, tuple(warnings), line.seq,
+                self.anchor.signed,
+            )
 
     # ----------------------------------------------------------------- reading
 

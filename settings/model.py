@@ -114,6 +114,16 @@ class SecuritySettings(BaseModel):
     lockout_minutes: int = 15
     min_password_length: int = 10
     audit_retention_days: int = 3650
+    audit_anchor_path: Path | None = Field(
+        default=None,
+        description="Head anchor of the audit log (docs/security.md): a file outside the database, ideally on "
+        "another mount, append-only (chattr +a) or WORM; empty means audit-anchor.jsonl in the data dir",
+    )
+    audit_anchor_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key (32+ characters) that signs the head anchor's lines; from the environment "
+        "(CQA_SECURITY__AUDIT_ANCHOR_KEY), never from the data dir",
+    )
     login_failures_per_name: int = Field(
         default=10, ge=1, description="Failed sign-ins per user name in login_throttle_seconds before refusing"
     )

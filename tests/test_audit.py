@@ -1,4 +1,5 @@
-"""Audit log: hash chain, append-only triggers, tamper detection, retention, search, export, CLI."""
+"""Audit log: hash chain, append-only triggers, tamper detection, head anchor against an insider,
+retention, search, export, CLI, and the audit page."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.anchor import ANCHOR_FILE_NAME
 from audit.log import (
     ACTIONS,
     AUDIT_DB_NAME,
@@ -48,11 +51,12 @@ def make_log(path: Path, n: int) -> AuditLog:
 
 
 def copy_db(src: Path, dst: Path) -> Path:
-    """A consistent copy through SQLite's backup API (the log runs in WAL mode)."""
+    """A consistent copy through SQLite's backup API (the log runs in WAL mode), with its head anchor."""
     with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
         a.backup(b)
     a.close()
     b.close()
+    shutil.copyfile(src.with_name(ANCHOR_FILE_NAME), dst.with_name(ANCHOR_FILE_NAME))
     return dst
 
 
@@ -67,8 +71,10 @@ def tamper(path: Path, *statements: str, params: tuple = ()) -> None:
         conn.close()
 
 
-def run_cli(module: str, *args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CQA_DATA_DIR": str(data_dir)}
+def run_cli(
+    module: str, *args: str, data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CQA_DATA_DIR": str(data_dir), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO, env=env, input=stdin, capture_output=True, text=True, timeout=120,
@@ -235,9 +241,10 @@ def test_detects_edit_with_recomputed_hash_at_next_record(dup: Path) -> None:
     tamper(dup, "DROP TRIGGER audit_no_update",
            """UPDATE audit SET detail_json = '{"n":20,"question":"forged"}' WHERE id = 20""")
     tamper(dup, "UPDATE audit SET hash = ? WHERE id = 20", params=(_recomputed_hash(dup, 20),))
-    result = AuditLog(dup).verify()
-    assert not result.ok and result.first_bad_id == 21
-    assert "does not link" in result.reason
+    chain = chain_only(dup)
+    assert not chain.ok and chain.first_bad_id == 21 and "does not link" in chain.reason
+    result = AuditLog(dup).verify()  # the head anchor names the record itself
+    assert not result.ok and result.first_bad_id == 20 and "head anchor" in result.reason
 
 
 def test_detects_edit_with_recomputed_hash_of_last_record(dup: Path) -> None:
@@ -317,11 +324,281 @@ def test_cli_verify_reports_tampered_copy(dup: Path) -> None:
     proc = run_cli("audit", "verify", data_dir=dup.parent)
     assert proc.returncode == 1
     assert "record 33" in proc.stderr and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 2  # the trigger warning + the verdict
+    assert len(proc.stderr.strip().splitlines()) == 3  # trigger and unsigned-anchor warnings + the verdict
     proc = run_cli("audit", "verify", "--json", data_dir=dup.parent)
     assert proc.returncode == 1
     payload = json.loads(proc.stdout)
     assert payload["ok"] is False and payload["first_bad_id"] == 33
+
+
+# --------------------------------------------------------------------------- an insider with file access
+
+KEY = "audit-anchor-test-key-0123456789abcdef"  # as CQA_SECURITY__AUDIT_ANCHOR_KEY would give it
+TRIGGERS = ("audit_no_update", "audit_no_delete", "head_no_rewind", "head_no_delete")
+
+
+def insider(path: Path, *statements: str, params: tuple = ()) -> None:
+    """What someone with the file and a SQLite tool can do: drop the triggers, change rows, then
+    rewrite every hash and the head so that the database alone is consistent again."""
+    conn = sqlite3.connect(path)
+    try:
+        for trigger in TRIGGERS:
+            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        for statement in statements:
+            conn.execute(statement, params if "?" in statement else ())
+        rows = conn.execute("SELECT id, ts, user, action, detail_json FROM audit ORDER BY id").fetchall()
+        prev = GENESIS_HASH
+        for new_id, (rid, ts, user, action, detail_json) in enumerate(rows, start=1):
+            digest = record_hash(new_id, ts, user, action, json.loads(detail_json), prev)
+            conn.execute("UPDATE audit SET id = ?, prev_hash = ?, hash = ? WHERE id = ?", (new_id, prev, digest, rid))
+            prev = digest
+        last_ts = rows[-1][1] if rows else ""
+        conn.execute("UPDATE head SET count = ?, last_id = ?, last_hash = ?, last_ts = ?",
+                     (len(rows), len(rows), prev, last_ts))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def chain_only(path: Path):
+    """The verdict of the database alone (what verify said before the head anchor existed)."""
+    log = AuditLog(path)
+    with log._snapshot() as (conn, _size):
+        return log._verify_in(conn, None)
+
+
+def cli_verify(path: Path, key: str | None = None) -> subprocess.CompletedProcess:
+    env = {"CQA_SECURITY__AUDIT_ANCHOR_KEY": key} if key else None
+    return run_cli("audit", "verify", data_dir=path.parent, env=env)
+
+
+def tampered(proc: subprocess.CompletedProcess, *words: str) -> str:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    verdict = proc.stderr.strip().splitlines()[-1]
+    assert "TAMPERED" in verdict and "Traceback" not in proc.stderr
+    for word in words:
+        assert word in verdict, verdict
+    return verdict
+
+
+@pytest.fixture()
+def signed(tmp_path: Path) -> Path:
+    """A 50-record log whose head anchor is signed with KEY."""
+    path = tmp_path / "signed" / AUDIT_DB_NAME
+    log = AuditLog(path, anchor_key=KEY)
+    for i in range(50):
+        log.append(f"user{i % 3}", "ask", {"question": f"質問 {i}", "n": i})
+    proc = cli_verify(path, KEY)
+    assert proc.returncode == 0 and "anchored at record 50" in proc.stdout and "(signed)" in proc.stdout
+    assert "warning" not in proc.stderr  # signed, triggers in place
+    return path
+
+
+def test_insider_edit_with_rewritten_chain_is_caught_by_the_anchor(signed: Path) -> None:
+    insider(signed, """UPDATE audit SET detail_json = '{"n":20,"question":"改ざん"}' WHERE id = 20""")
+    assert chain_only(signed).ok  # the database alone is consistent again
+    tampered(cli_verify(signed, KEY), "record 20", "head anchor", "rewritten")
+
+
+def test_insider_deleting_a_middle_record_and_renumbering_is_caught(signed: Path) -> None:
+    insider(signed, "DELETE FROM audit WHERE id = 20")
+    assert chain_only(signed).ok and chain_only(signed).records == 49
+    tampered(cli_verify(signed, KEY), "record 20", "head anchor")
+
+
+@pytest.mark.parametrize("cut", [1, 7, 50])
+def test_insider_truncating_the_tail_is_caught(signed: Path, cut: int) -> None:
+    """The last ``cut`` records removed and the head set back: a hash chain alone cannot see it."""
+    insider(signed, "DELETE FROM audit WHERE id > ?", params=(50 - cut,))
+    assert chain_only(signed).ok and chain_only(signed).records == 50 - cut
+    verdict = tampered(cli_verify(signed, KEY), "removed")
+    assert f"names record 50 but the log ends at record {50 - cut}" in verdict
+
+
+def test_truncation_stays_detected_after_the_app_appends_again(signed: Path) -> None:
+    insider(signed, "DELETE FROM audit WHERE id > 45")
+    log = AuditLog(signed, anchor_key=KEY)
+    for i in range(10):  # the app carries on: records 46.. again, with new content
+        log.append("alice", "login", {"i": i})
+    assert chain_only(signed).ok and chain_only(signed).records == 55
+    tampered(cli_verify(signed, KEY), "record 46", "does not match the head anchor")
+
+
+def test_forged_record_added_with_sql_is_caught_even_after_later_appends(signed: Path) -> None:
+    conn = sqlite3.connect(signed)
+    (last_hash,) = conn.execute("SELECT hash FROM audit WHERE id = 50").fetchone()
+    ts = "2099-01-01T00:00:00.000000Z"
+    digest = record_hash(51, ts, "mallory", "login", {}, last_hash)
+    conn.execute("INSERT INTO audit VALUES (51, ?, 'mallory', 'login', '{}', ?, ?)", (ts, last_hash, digest))
+    conn.execute("UPDATE head SET count = 51, last_id = 51, last_hash = ?, last_ts = ?", (digest, ts))
+    conn.commit()
+    conn.close()
+    tampered(cli_verify(signed, KEY), "record 51", "no head anchor line")
+    AuditLog(signed, anchor_key=KEY).append("alice", "logout", {})  # record 52 builds on the forgery
+    assert chain_only(signed).ok
+    tampered(cli_verify(signed, KEY), "record(s) 51 were never anchored")
+
+
+def test_anchor_lines_cannot_be_rewritten_without_the_key(signed: Path) -> None:
+    """The insider rewrites the chain and then the anchor file to match, but does not hold the key."""
+    insider(signed, "DELETE FROM audit WHERE id > 40")
+    forged = AuditLog(signed, anchor_path=signed.parent / "forged.jsonl", anchor_key="x" * 40)
+    conn = sqlite3.connect(signed)
+    rows = conn.execute("SELECT id, hash, ts FROM audit ORDER BY id").fetchall()
+    conn.close()
+    forged.anchor.write_lines(forged.anchor.encode(*row) for row in rows)  # signed with the wrong key
+    (signed.parent / "forged.jsonl").replace(signed.with_name(ANCHOR_FILE_NAME))
+    tampered(cli_verify(signed, KEY), "line 1", "signature does not match")
+    # The same lines without a signature are refused too while a key is configured.
+    unsigned = AuditLog(signed, anchor_path=signed.parent / "unsigned.jsonl")
+    unsigned.anchor.write_lines(unsigned.anchor.encode(*row) for row in rows)
+    (signed.parent / "unsigned.jsonl").replace(signed.with_name(ANCHOR_FILE_NAME))
+    tampered(cli_verify(signed, KEY), "line 1", "not signed")
+
+
+def test_edited_or_cut_anchor_file_is_caught(signed: Path) -> None:
+    anchor = signed.with_name(ANCHOR_FILE_NAME)
+    original = anchor.read_bytes()
+    lines = original.splitlines(keepends=True)
+    anchor.write_bytes(b"".join(lines[:-3]))  # the anchor alone cut back: the log has more records
+    tampered(cli_verify(signed, KEY), "record(s) 48..50", "no head anchor line")
+    anchor.write_bytes(b"".join(lines[:10]) + lines[10].replace(b'"seq":11', b'"seq":12') + b"".join(lines[11:]))
+    tampered(cli_verify(signed, KEY), "line 11")
+    anchor.write_bytes(original[:-5])  # the last line cut in the middle
+    tampered(cli_verify(signed, KEY), "incomplete")
+    anchor.write_bytes(original)
+    assert cli_verify(signed, KEY).returncode == 0
+
+
+def test_signed_anchor_needs_the_key_to_verify(signed: Path) -> None:
+    tampered(cli_verify(signed), "signed, but no anchor key is configured")
+    proc = cli_verify(signed, "a-different-key-of-at-least-32-characters")
+    tampered(proc, "signature does not match")
+
+
+def test_missing_anchor_fails_closed_until_anchor_init(signed: Path) -> None:
+    signed.with_name(ANCHOR_FILE_NAME).unlink()
+    tampered(cli_verify(signed, KEY), "no head anchor", "anchor --init")
+    env = {"CQA_SECURITY__AUDIT_ANCHOR_KEY": KEY}
+    proc = run_cli("audit", "anchor", data_dir=signed.parent, env=env)
+    assert proc.returncode == 1 and "no head anchor" in proc.stderr
+
+    proc = run_cli("audit", "anchor", "--init", data_dir=signed.parent, env=env)
+    assert proc.returncode == 0 and "anchored at record 51" in proc.stdout and "(signed)" in proc.stdout
+    proc = cli_verify(signed, KEY)
+    assert proc.returncode == 0 and proc.stdout.startswith("OK: 51 records") and "anchored at record 51" in proc.stdout
+    (record,) = AuditLog(signed, anchor_key=KEY).search(action="anchor")
+    assert record.user.startswith("cli:") and record.detail["previous_anchor"] == "none"
+    assert record.detail["head_before"]["id"] == 50 and record.detail["signed"] is True
+
+    # Nothing to do now; and it cannot be used to bless a log that was cut back afterwards...
+    proc = run_cli("audit", "anchor", "--init", data_dir=signed.parent, env=env)
+    assert proc.returncode == 1 and "nothing to do" in proc.stderr
+    insider(signed, "DELETE FROM audit WHERE id > 48")
+    proc = run_cli("audit", "anchor", "--init", data_dir=signed.parent, env=env)
+    assert proc.returncode == 1 and "--force" in proc.stderr and "removed" in proc.stderr
+    proc = run_cli("audit", "anchor", "--init", "--force", data_dir=signed.parent, env=env)
+    assert proc.returncode == 2 and "--reason" in proc.stderr
+    # ...except knowingly, on the record: the reason and what the old anchor said stay in the log.
+    proc = run_cli("audit", "anchor", "--init", "--force", "--reason", "INC-4711 restored from backup",
+                   data_dir=signed.parent, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert cli_verify(signed, KEY).returncode == 0
+    last = AuditLog(signed, anchor_key=KEY).search(action="anchor", limit=1)[0]
+    assert last.detail["reason"] == "INC-4711 restored from backup"
+    assert "names record 51 but the log ends at record 48" in last.detail["previous_anchor"]
+    assert signed.with_name(ANCHOR_FILE_NAME).read_text().count('"init":true') == 2  # old lines kept
+
+
+def test_a_log_from_before_anchors_is_migrated_with_anchor_init(tmp_path: Path) -> None:
+    """A log written before this change has no anchor file: verify fails until an admin anchors it."""
+    path = tmp_path / AUDIT_DB_NAME
+    make_log(path, 5)
+    path.with_name(ANCHOR_FILE_NAME).unlink()
+    tampered(cli_verify(path), "no head anchor")
+    AuditLog(path).append("alice", "login", {})  # the app, upgraded but not yet anchored, carries on
+    tampered(cli_verify(path), "begins at record 6 without an init line")
+    assert run_cli("audit", "anchor", "--init", data_dir=tmp_path).returncode == 1
+    proc = run_cli("audit", "anchor", "--init", "--force", "--reason", "upgrade", data_dir=tmp_path)
+    assert proc.returncode == 0 and "unsigned" in proc.stdout
+    proc = cli_verify(path)
+    assert proc.returncode == 0 and "(unsigned)" in proc.stdout and "not signed" in proc.stderr
+
+
+def test_an_empty_log_needs_no_anchor_and_a_deleted_log_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / AUDIT_DB_NAME
+    log = AuditLog(path)
+    assert log.verify().ok and log.check_head().ok
+    log.append("alice", "login", {})
+    log.append("alice", "logout", {})
+    path.unlink()  # the whole database removed; the app starts a new one
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    AuditLog(path).append("mallory", "login", {})
+    tampered(cli_verify(path), "record 1", "does not match the head anchor")
+
+
+def test_anchor_goes_where_the_settings_say(tmp_path: Path, monkeypatch) -> None:
+    from settings import load_settings
+
+    elsewhere = tmp_path / "worm-mount"
+    elsewhere.mkdir()
+    env = {"CQA_SECURITY__AUDIT_ANCHOR_PATH": str(elsewhere / "cqa-audit.jsonl"), "CQA_SECURITY__AUDIT_ANCHOR_KEY": KEY}
+    data = tmp_path / "data"
+    with monkeypatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        log = AuditLog.from_settings(load_settings(data_dir=data))
+    log.append("alice", "login", {})
+    assert (elsewhere / "cqa-audit.jsonl").is_file() and not (data / ANCHOR_FILE_NAME).exists()
+    assert log.anchor.signed
+    proc = run_cli("audit", "verify", data_dir=data, env=env)
+    assert proc.returncode == 0 and str(elsewhere / "cqa-audit.jsonl") in proc.stdout
+    proc = run_cli("audit", "verify", data_dir=data)  # default settings: the anchor would be in the data dir
+    tampered(proc, "no head anchor")
+    monkeypatch.setenv("CQA_SECURITY__AUDIT_ANCHOR_KEY", "short")
+    with pytest.raises(ValueError, match="at least 32"):
+        AuditLog.from_settings(load_settings(data_dir=data))
+
+
+def test_an_append_whose_anchor_cannot_be_written_is_not_committed(tmp_path: Path) -> None:
+    path = tmp_path / AUDIT_DB_NAME
+    log = AuditLog(path, anchor_path=tmp_path / "unmounted" / "anchor.jsonl")
+    with pytest.raises(AuditError, match="cannot write the audit head anchor"):
+        log.append("alice", "login", {})
+    assert log.head() == (0, 0, GENESIS_HASH) and log.search() == []
+    (tmp_path / "unmounted").mkdir()
+    log.append("alice", "login", {})
+    assert log.verify().ok and log.verify().anchored_id == 1
+
+
+def test_check_head_is_quick_and_sees_a_cut_tail(signed: Path) -> None:
+    log = AuditLog(signed, anchor_key=KEY)
+    quick = log.check_head()
+    assert quick.ok and quick.anchored_id == 50 and quick.anchor_signed
+    insider(signed, "DELETE FROM audit WHERE id > 47")
+    quick = log.check_head()
+    assert not quick.ok and "names record 50 but the log ends at record 47" in quick.reason
+
+
+def test_verify_while_appending_never_sees_a_false_alarm(tmp_path: Path) -> None:
+    """Anchor lines go out before their record commits: verify takes its snapshot and the anchor's
+    size together, so a concurrent append never looks like a removed tail."""
+    path = tmp_path / AUDIT_DB_NAME
+    make_log(path, 20)
+    code = (
+        "import sys; from audit.log import AuditLog; log = AuditLog(sys.argv[1]);"
+        "[log.append('writer', 'feedback', {'i': i}) for i in range(150)]"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=REPO)
+    log = AuditLog(path)
+    verdicts = []
+    while writer.poll() is None:
+        verdicts.append(log.verify())
+        verdicts.append(log.check_head())
+    assert writer.wait() == 0 and len(verdicts) >= 4
+    assert all(v.ok for v in verdicts), [v.reason for v in verdicts if not v.ok]
+    assert log.verify().anchored_id == 170
 
 
 # --------------------------------------------------------------------------- retention
