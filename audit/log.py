@@ -749,12 +749,19 @@ class AuditLog:
 
     @staticmethod
     def _where(
+        conn: sqlite3.Connection,
         user: str | None,
         action: str | None,
         text: str | None,
         since: datetime | date | str | None,
         until: datetime | date | str | None,
+        before_id: int | None = None,
     ) -> tuple[str, list[Any]]:
+        """The WHERE clause of a search or export.
+
+        Time bounds become a range of ids (timestamps never decrease along the log), found with
+        the ``ts`` index, so that every query reads the table in id order: newest-first pages stop
+        after their rows, and exports stream without sorting."""
         conds: list[str] = []
         args: list[Any] = []
         if user:
@@ -770,11 +777,22 @@ class AuditLog:
             args.append(_like_pattern(text))
         lo, hi = _bound(since, upper=False), _bound(until, upper=True)
         if lo:
-            conds.append("ts >= ?")
+            row = conn.execute("SELECT id FROM audit WHERE ts >= ? ORDER BY ts, id LIMIT 1", (lo,)).fetchone()
+            conds.append("id >= ?")
+            args.append(row[0] if row else 1 << 62)
+            conds.append("+ts >= ?")  # '+': a filter on the rows read, not an index to sort from
             args.append(lo)
         if hi:
-            conds.append("ts < ?")
+            row = conn.execute(
+                "SELECT id FROM audit WHERE ts < ? ORDER BY ts DESC, id DESC LIMIT 1", (hi,)
+            ).fetchone()
+            conds.append("id <= ?")
+            args.append(row[0] if row else 0)
+            conds.append("+ts < ?")
             args.append(hi)
+        if before_id is not None:
+            conds.append("id < ?")
+            args.append(int(before_id))
         return (" WHERE " + " AND ".join(conds)) if conds else "", args
 
     def search(
@@ -785,18 +803,36 @@ class AuditLog:
         since: datetime | date | str | None = None,
         until: datetime | date | str | None = None,
         limit: int = 200,
+        before_id: int | None = None,
     ) -> list[AuditRecord]:
         """Newest first. ``text`` is a case-insensitive substring of the detail JSON;
-        ``since`` is inclusive, ``until`` exclusive (a date ``until`` includes that whole day)."""
-        where, args = self._where(user, action, text, since, until)
+        ``since`` is inclusive, ``until`` exclusive (a date ``until`` includes that whole day).
+        ``before_id`` continues a listing below the last id shown (keyset pagination)."""
         limit = max(0, min(int(limit), 100_000))
         with self._connection() as conn:
+            where, args = self._where(conn, user, action, text, since, until, before_id)
             rows = conn.execute(
                 "SELECT id, ts, user, action, detail_json, prev_hash, hash FROM audit"
                 f"{where} ORDER BY id DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
         return [self._record(row) for row in rows]
+
+    def count(
+        self,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
+    ) -> int:
+        """How many records :meth:`export_csv` would write for these days (counted in the ``ts``
+        index, without reading the records)."""
+        lo, hi = _bound(since, upper=False), _bound(until, upper=True)
+        conds = [cond for cond, bound in (("ts >= ?", lo), ("ts < ?", hi)) if bound]
+        with self._connection() as conn:
+            if not conds:
+                return conn.execute("SELECT count FROM head WHERE k = 1").fetchone()[0]
+            return conn.execute(
+                f"SELECT count(*) FROM audit WHERE {' AND '.join(conds)}", [b for b in (lo, hi) if b]
+            ).fetchone()[0]
 
     @staticmethod
     def _record(row: tuple) -> AuditRecord:
@@ -816,16 +852,18 @@ class AuditLog:
         """Write the records in [since, until) as CSV (oldest first, UTF-8); return the count.
 
         Columns: id, ts, user, action, detail_json, prev_hash, hash. A ``user`` that starts
-        with a spreadsheet formula character is prefixed with ``'``.
+        with a spreadsheet formula character is prefixed with ``'``. Rows stream from one read
+        snapshot in id order (memory does not grow with the log).
         """
         if isinstance(path_or_file, str | PurePath):
             with open(path_or_file, "w", encoding="utf-8", newline="") as fh:
                 return self.export_csv(fh, since, until)
-        where, args = self._where(None, None, None, since, until)
         writer = csv.writer(path_or_file)
         writer.writerow(CSV_COLUMNS)
         n = 0
         with self._connection() as conn:
+            conn.execute("BEGIN")  # the bounds and the rows from one snapshot
+            where, args = self._where(conn, None, None, None, since, until)
             for rid, ts, user, action, detail_json, prev_hash, digest in conn.execute(
                 "SELECT id, ts, user, action, detail_json, prev_hash, hash FROM audit"
                 f"{where} ORDER BY id",
@@ -833,6 +871,7 @@ class AuditLog:
             ):
                 writer.writerow([rid, ts, _csv_safe(user), action, detail_json, prev_hash, digest])
                 n += 1
+            conn.execute("ROLLBACK")
         return n
 
 

@@ -708,6 +708,124 @@ def test_export_csv(tmp_path: Path) -> None:
         assert [r["id"] for r in csv.DictReader(fh)] == ["3", "4"]
 
 
+def test_search_pages_by_keyset_and_day_bounds_match_a_plain_filter(tmp_path: Path) -> None:
+    from bench.audit import fill
+
+    log = AuditLog(tmp_path / AUDIT_DB_NAME)
+    fill(log, 3000)
+    assert log.verify().ok and log.verify().anchored_id == 3000
+    everything = log.search(limit=10_000)
+    for kwargs in ({}, {"user": "user007"}, {"action": "login"},
+                   {"since": date(2024, 6, 1), "until": date(2024, 9, 30)},
+                   {"user": "user042", "since": date(2025, 1, 1)}, {"until": date(2024, 2, 29), "action": "answer"}):
+        since, until = kwargs.get("since"), kwargs.get("until")
+        lo = datetime.combine(since, datetime.min.time(), tzinfo=UTC) if since else datetime.min.replace(tzinfo=UTC)
+        hi = (datetime.combine(until + timedelta(days=1), datetime.min.time(), tzinfo=UTC) if until
+              else datetime.max.replace(tzinfo=UTC))
+        expected = [r.id for r in everything if lo <= r.ts < hi
+                    and r.user == kwargs.get("user", r.user) and r.action == kwargs.get("action", r.action)]
+        assert expected, kwargs
+        pages, before = [], None
+        while True:  # the page's keyset paging, 100 at a time
+            page = log.search(**kwargs, limit=100, before_id=before)
+            pages += [r.id for r in page]
+            if len(page) < 100:
+                break
+            before = page[-1].id
+        assert pages == expected, kwargs
+        if "user" not in kwargs and "action" not in kwargs:
+            assert log.count(since, until) == len(expected)
+            buf = io.StringIO()
+            assert log.export_csv(buf, since, until) == len(expected)
+            assert [int(r["id"]) for r in csv.DictReader(io.StringIO(buf.getvalue()))] == expected[::-1]
+    assert log.search(since="2030-01-01") == [] and log.count("2030-01-01") == 0
+
+
+def test_searches_and_exports_read_in_id_order_without_sorting(tmp_path: Path) -> None:
+    """Day bounds become id bounds: SQLite walks the table (or the user/action index) by id, so the
+    newest page stops after its rows and an export streams; no query sorts the whole range."""
+    from bench.audit import fill
+
+    log = AuditLog(tmp_path / AUDIT_DB_NAME)
+    fill(log, 2000)
+    conn = sqlite3.connect(log.db_path)
+    cases = [
+        (None, None, None, "2024-03-01", "2025-03-01", "ORDER BY id DESC LIMIT 200"),
+        ("user001", None, None, "2024-03-01", None, "ORDER BY id DESC LIMIT 200"),
+        (None, "answer", "本人", None, "2024-12-31", "ORDER BY id DESC LIMIT 200"),
+        (None, None, None, "2024-03-01", "2025-03-01", "ORDER BY id"),  # the export
+    ]
+    for user, action, text, since, until, tail in cases:
+        where, args = log._where(conn, user, action, text, since, until)
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM audit{where} {tail}", args))
+        assert "TEMP B-TREE" not in plan and "audit_ts" not in plan, plan
+    conn.close()
+
+
+@pytest.fixture()
+def audit_page(data_dir: Path):
+    """The audit page on a 450-record log in the test data dir, as an admin or a staff user."""
+    from streamlit.testing.v1 import AppTest
+
+    import ui.state
+    from bench.audit import fill
+    from tests.conftest import make_container
+
+    services = make_container(data_dir)
+    admin = services.users.add_user("admin1", "correct-horse-battery", ["admin"])
+    staff = services.users.add_user("staff1", "correct-horse-battery", ["staff"])
+    fill(services.audit, 450)
+    ui.state.container.clear()
+
+    def make(user):
+        at = AppTest.from_file(str(REPO / "ui" / "pages" / "audit.py"), default_timeout=120)
+        at.session_state["user"] = admin if user == "admin" else staff
+        return at
+
+    yield services.audit, make
+    ui.state.container.clear()
+    services.close()
+
+
+def test_audit_page_pages_filters_verifies_and_shows_tampering(audit_page) -> None:
+    log, make = audit_page
+    at = make("admin")
+    at.run()
+    assert not at.exception, at.exception
+    assert "450" in at.success[0].value  # the head check on every view
+    ids = list(at.dataframe[0].value["id"])
+    assert ids == list(range(450, 250, -1))
+    older = next(b for b in at.button if b.label == "さらに古い記録")
+    older.click().run()
+    assert list(at.dataframe[0].value["id"]) == list(range(250, 50, -1))
+    next(b for b in at.button if b.label == "さらに古い記録").click().run()
+    assert list(at.dataframe[0].value["id"]) == list(range(50, 0, -1))
+    assert next(b for b in at.button if b.label == "さらに古い記録").disabled
+    next(b for b in at.button if b.label == "最新へ").click().run()
+    assert list(at.dataframe[0].value["id"])[0] == 450
+    assert at.get("download_button") and "450" in at.get("download_button")[0].proto.label
+
+    at.selectbox[0].set_value("login").run()  # a filter starts from the newest again
+    shown = list(at.dataframe[0].value["id"])
+    assert shown == [r.id for r in log.search(action="login", limit=200)] and set(at.dataframe[0].value["action"]) == {
+        "login"}
+
+    next(b for b in at.button if b.label == "全件を検証").click().run()
+    assert not at.exception and "450" in at.info[0].value
+
+    insider(log.db_path, "DELETE FROM audit WHERE id > 440")  # cut the tail, head made consistent
+    at.run()
+    assert at.error and "names record 450 but the log ends at record 440" in at.error[0].value
+
+
+def test_audit_page_refuses_staff(audit_page) -> None:
+    _log, make = audit_page
+    at = make("staff")
+    at.run()
+    assert at.error and "権限" in at.error[0].value
+    assert not at.dataframe and not at.get("download_button")
+
+
 # --------------------------------------------------------------------------- CLI
 
 

@@ -8,6 +8,28 @@ STRINGS: dict[str, dict[str, str]] = {
     "documents": {"ja": "文書管理", "en": "Documents"},
     "evaluation": {"ja": "評価", "en": "Evaluation"},
     "audit": {"ja": "監査ログ", "en": "Audit log"},
+    "audit_head_ok": {"ja": "最新の記録 {id} は外部のヘッドアンカーと一致しています（{n} 件）。",
+                      "en": "The newest record {id} matches the head anchor ({n} records)."},
+    "audit_tampered": {"ja": "改ざんの疑い: {reason}", "en": "Possible tampering: {reason}"},
+    "audit_verify_all": {"ja": "全件を検証", "en": "Verify the whole chain"},
+    "audit_verifying": {"ja": "ハッシュチェーンを検証しています…", "en": "Verifying the hash chain…"},
+    "audit_verified": {"ja": "全 {n} 件を検証しました（{seconds:.1f} 秒）: {reason}",
+                       "en": "Verified all {n} records in {seconds:.1f} s: {reason}"},
+    "audit_user": {"ja": "ユーザー", "en": "User"},
+    "audit_action": {"ja": "操作", "en": "Action"},
+    "audit_text": {"ja": "内容に含む文字列", "en": "Text in the detail"},
+    "audit_from": {"ja": "開始日（UTC）", "en": "From (UTC)"},
+    "audit_to": {"ja": "終了日（UTC）", "en": "To (UTC)"},
+    "audit_newest": {"ja": "最新へ", "en": "Newest"},
+    "audit_older": {"ja": "さらに古い記録", "en": "Older"},
+    "audit_none": {"ja": "該当する記録はありません。", "en": "No matching records."},
+    "audit_export": {"ja": "CSV（期間内の {n} 件）", "en": "CSV ({n} records in the dates)"},
+    "audit_export_too_many": {
+        "ja": "期間内の {n} 件はブラウザでのダウンロードには多すぎます（上限 {max} 件）。期間を絞るか、サーバーで "
+              "python -m audit export --from … --to … --out ファイル を実行してください。",
+        "en": "{n} records in the dates are too many for a browser download (at most {max}). Narrow the dates, or "
+              "run python -m audit export --from … --to … --out FILE on the server.",
+    },
     "settings": {"ja": "設定", "en": "Settings"},
     "settings_caption": {
         "ja": "稼働中の設定（読み取り専用、秘密情報は伏せ字）。"
