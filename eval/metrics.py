@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from core.schema import Answer, Hit
+from eval.measures import percentile, score_ranking
 from eval.passages import GoldPassage, chunk_hits_passage
 from eval.testset import GoldSource, TestCase
 
@@ -126,41 +127,38 @@ def matches_gold(hit: Hit, gold: GoldSource) -> bool:
     return not gold.pages or bool(context_pages(hit) & set(gold.pages))
 
 
-def first_relevant_rank(contexts: list[Hit], gold: list[GoldSource], k: int | None = None) -> int | None:
-    for rank, hit in enumerate(contexts[:k] if k else contexts, start=1):
-        if any(matches_gold(hit, g) for g in gold):
-            return rank
-    return None
-
-
-def first_passage_rank(contexts: list[Hit], passages: list[str], k: int | None = None) -> int | None:
-    """Rank of the first context that finds one of the reference passages (eval/passages.py)."""
-    gold = [GoldPassage("", p) for p in passages]
-    for rank, hit in enumerate(contexts[:k] if k else contexts, start=1):
-        if any(chunk_hits_passage(hit.text, g) for g in gold):
-            return rank
-    return None
-
-
-def _relevant_rank(case: TestCase, contexts: list[Hit], k: int | None) -> int | None:
-    """Gold sources (file and pages) when the case names them, else its reference passages."""
+def _relevance(case: TestCase, contexts: list[Hit], k: int | None) -> list[bool]:
+    """Per context in the top k: does it match a gold source (file and pages) when the case names them, else
+    one of its reference passages (eval/passages.py)?"""
+    top = contexts[:k] if k else contexts
     if case.gold_sources:
-        return first_relevant_rank(contexts, case.gold_sources, k)
-    return first_passage_rank(contexts, case.reference_contexts, k)
+        return [any(matches_gold(hit, g) for g in case.gold_sources) for hit in top]
+    passages = [GoldPassage("", p) for p in case.reference_contexts]
+    return [any(chunk_hits_passage(hit.text, g) for g in passages) for hit in top]
+
+
+def _ranked(case: TestCase, contexts: list[Hit], k: int | None, name: str) -> tuple[float, int | None]:
+    """``name`` (``eval.measures``) over the contexts as ranked, and the rank of the first relevant one."""
+    relevant = _relevance(case, contexts, k)
+    ranking = [str(i) for i in range(len(relevant))]
+    value = score_ranking(ranking, [r for r, hit in zip(ranking, relevant, strict=True) if hit], [name])[name]
+    return value, next((i for i, hit in enumerate(relevant, start=1) if hit), None)
 
 
 def hit_at_k(case: TestCase, contexts: list[Hit], k: int) -> Score:
+    """Success@k: a context in the top k matches the gold."""
     if not case.answerable or not (case.gold_sources or case.reference_contexts):
         return Score.na("no gold sources or reference passages")
-    rank = _relevant_rank(case, contexts, k)
-    return Score.ok(1.0 if rank else 0.0, details={"rank": rank, "k": k})
+    value, rank = _ranked(case, contexts, k, f"hit@{k}")
+    return Score.ok(value, details={"rank": rank, "k": k})
 
 
 def mrr(case: TestCase, contexts: list[Hit], k: int | None = None) -> Score:
+    """RR (RR@k with ``k``): 1 / rank of the first context that matches the gold."""
     if not case.answerable or not (case.gold_sources or case.reference_contexts):
         return Score.na("no gold sources or reference passages")
-    rank = _relevant_rank(case, contexts, k)
-    return Score.ok(1.0 / rank if rank else 0.0, details={"rank": rank})
+    value, rank = _ranked(case, contexts, k, f"mrr@{k}" if k else "mrr")
+    return Score.ok(value, details={"rank": rank})
 
 
 # --- answer --------------------------------------------------------------------------------
@@ -257,11 +255,6 @@ class Aggregate:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); None without values."""
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if values else None
 
 
 def _reason_key(reason: str | None) -> str:

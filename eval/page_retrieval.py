@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.measures import score_ranking
 from eval.testset import GoldSource, TestCase
 
 PAGE_KS = (1, 5, 10)
@@ -65,10 +66,12 @@ def ranked_units(hits: Iterable, source_paths: dict[str, str]) -> list[Unit]:
 
 
 def score_units(units: list[Unit], gold: list[GoldSource], ks: tuple[int, ...] = PAGE_KS) -> dict[str, float]:
-    first = next((i for i, u in enumerate(units[:max(ks)], 1) if any(unit_matches(u, g) for g in gold)), None)
-    scores = {f"page_hit@{k}": float(first is not None and first <= k) for k in ks}
-    scores["mrr@10"] = 1.0 / first if first is not None and first <= 10 else 0.0
-    return scores
+    """page_hit@k is Success@k and mrr@10 is RR@10 (``eval.measures``) over the ranked units, a unit being
+    relevant when it matches a gold source (:func:`unit_matches`)."""
+    top = units[: max(ks)]
+    relevant = [str(i) for i, u in enumerate(top) if any(unit_matches(u, g) for g in gold)]
+    scores = score_ranking([str(i) for i in range(len(top))], relevant, [*(f"hit@{k}" for k in ks), "mrr@10"])
+    return {f"page_hit@{k}": scores[f"hit@{k}"] for k in ks} | {"mrr@10": scores["mrr@10"]}
 
 
 def load_cases(paths: Iterable[Path]) -> list[TestCase]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 import os
 import shutil
 import sys
@@ -42,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.cli import ArgumentParser, UsageError, run
+from eval.measures import percentile, score_ranking
 from eval.passages import GoldPassage, chunk_hits_passage, words
 
 REPO = Path(__file__).resolve().parents[1]
@@ -615,49 +615,39 @@ def retrieval_service(container, mode: str, rrf_weights: tuple[float, float] | N
 # -- metrics ----------------------------------------------------------------------------------------------
 
 
-def _dcg(rels: list[int]) -> float:
-    return sum(r / math.log2(i + 2) for i, r in enumerate(rels))
-
-
 def score_docs(ranked_docs: list[str], relevant: list[str], k: int) -> dict[str, float]:
-    """Document-level metrics for one query (binary relevance)."""
-    rel = set(relevant)
-    out: dict[str, float] = {}
-    for cut in sorted({*KS, k}):
-        out[f"recall@{cut}"] = len(rel & set(ranked_docs[:cut])) / len(rel)
-    first = next((i for i, d in enumerate(ranked_docs[:k]) if d in rel), None)
-    out[f"mrr@{k}"] = 0.0 if first is None else 1.0 / (first + 1)
-    ideal = _dcg([1] * min(len(rel), k))
-    out[f"ndcg@{k}"] = _dcg([1 if d in rel else 0 for d in ranked_docs[:k]]) / ideal
-    return out
+    """Document-level metrics for one query: R@c, RR@k and nDCG@k (``eval.measures``) over the documents in
+    the order of their best chunk."""
+    names = [f"recall@{cut}" for cut in sorted({*KS, k})] + [f"mrr@{k}", f"ndcg@{k}"]
+    return score_ranking(ranked_docs, relevant, names)
 
 
 def score_passages(hit_sets: list[set[int]], n_gold: int, k: int) -> dict[str, float]:
     """Chunk-level metrics for one question: ``hit_sets[i]`` holds the gold passages chunk i hits.
 
-    recall@c: gold passages hit within the top c / all gold passages; any@c: 1 if any is;
-    mrr@k: 1/rank of the first chunk hitting a gold passage; ndcg@k and map@k: a chunk is relevant
-    when it hits a gold passage that no earlier chunk hit (a passage is found once)."""
+    A passage is found once: chunk i counts as relevant when it hits a gold passage that no earlier chunk
+    hit, and then stands for that passage in the ranking the standard measures see (``eval.measures``,
+    R = ``n_gold``): any@c is Success@c, mrr@k RR@k, ndcg@k nDCG@k. Ours, not standard:
+    recall@c counts gold passages hit within the top c chunks over ``n_gold`` (one chunk may hit several,
+    so it is not R@c of any ranking); map@k divides the summed precision by min(R, k) where trec_eval's
+    AP@k divides by R, so map@k = AP@k x R / min(R, k) (the same value while R <= k)."""
+    ranking, seen = [], set()
+    for i, hits in enumerate(hit_sets):
+        new = hits - seen
+        ranking.append(f"p{min(new)}" if new else f"chunk{i}")
+        seen |= hits
+    cuts = sorted({*KS, k})
+    names = [f"hit@{cut}" for cut in cuts] + [f"mrr@{k}", f"ndcg@{k}", f"ap@{k}"]
+    std = score_ranking(ranking, [f"p{i}" for i in range(n_gold)], names)
     out: dict[str, float] = {}
-    for cut in sorted({*KS, k}):
+    for cut in cuts:
         found = set().union(*hit_sets[:cut]) if hit_sets[:cut] else set()
         out[f"recall@{cut}"] = len(found) / n_gold
-        out[f"any@{cut}"] = 1.0 if found else 0.0
-    first = next((i for i, s in enumerate(hit_sets[:k]) if s), None)
-    out[f"mrr@{k}"] = 0.0 if first is None else 1.0 / (first + 1)
-    seen: set[int] = set()
-    rels = []
-    for s in hit_sets[:k]:
-        new = s - seen
-        rels.append(1 if new else 0)
-        seen |= s
-    out[f"ndcg@{k}"] = _dcg(rels) / _dcg([1] * min(n_gold, k))
-    precision_sum, found_n = 0.0, 0
-    for i, r in enumerate(rels):
-        if r:
-            found_n += 1
-            precision_sum += found_n / (i + 1)
-    out[f"map@{k}"] = precision_sum / min(n_gold, k)
+        out[f"any@{cut}"] = std[f"hit@{cut}"]
+    out[f"mrr@{k}"] = std[f"mrr@{k}"]
+    out[f"ndcg@{k}"] = std[f"ndcg@{k}"]
+    ap = std[f"ap@{k}"]
+    out[f"map@{k}"] = ap if n_gold <= k else ap * n_gold / k
     return out
 
 
@@ -674,15 +664,6 @@ def recall_within_words(hit_sets: list[set[int]], lengths: list[int], n_gold: in
             found |= hits
         out[f"recall@{budget}w"] = len(found) / n_gold
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 # -- the run ----------------------------------------------------------------------------------------------
@@ -769,8 +750,8 @@ def evaluate(
             "depth": depth,
             "metrics": metrics,
             "latency_ms": {
-                "p50": round(percentile(latencies, 50), 2),
-                "p95": round(percentile(latencies, 95), 2),
+                "p50": round(percentile(latencies, 50, empty=0.0), 2),
+                "p95": round(percentile(latencies, 95, empty=0.0), 2),
                 "mean": round(sum(latencies) / max(len(latencies), 1), 2),
                 "load_avg": round(os.getloadavg()[0], 2),
             },
