@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import ArgumentParser, UsageError, run
+from eval.measures import percentile
 
 DIM = 512
 GROUPS = tuple(f"g{i:02d}" for i in range(10))
@@ -62,8 +63,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def pctl(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else 0.0
+def _ms(values: list[float], q: float) -> float:
+    """The q-th percentile (``eval.measures.percentile``; 0 without values), rounded to 0.01 ms."""
+    return round(percentile(values, q, empty=0.0), 2)
 
 
 class Synthetic:
@@ -156,7 +158,7 @@ def time_queries(store, synth: Synthetic, flt, n: int, candidates: int = 40) -> 
         res = store.hybrid_search(dense, sparse, flt, limit=10, candidates=candidates)
         times.append((time.perf_counter() - started) * 1000)
         found += len(res)
-    return {"p50_ms": round(pctl(times, 50), 2), "p95_ms": round(pctl(times, 95), 2),
+    return {"p50_ms": _ms(times, 50), "p95_ms": _ms(times, 95),
             "queries": n, "mean_results": round(found / n, 1)}
 
 
@@ -268,8 +270,8 @@ def bench_end_to_end(path: Path, n_queries: int) -> dict:
         reopens.append(time.perf_counter() - started)
         store.close()
     return {
-        "p50_ms": round(pctl(times, 50), 2),
-        "p95_ms": round(pctl(times, 95), 2),
+        "p50_ms": _ms(times, 50),
+        "p95_ms": _ms(times, 95),
         "queries": n_queries,
         "first_query_s": round(first_s, 2),
         "top_k": settings.top_k,
@@ -277,8 +279,8 @@ def bench_end_to_end(path: Path, n_queries: int) -> dict:
         "open_after_build_s": round(reopen_s, 3),
         "reopen_s": round(max(reopens), 3),
         "reopen_s_each": [round(r, 3) for r in reopens],
-        "stages_ms": {k: {"p50": round(pctl(v, 50), 2), "p95": round(pctl(v, 95), 2)} for k, v in stages.items()},
-        "use_1_thread": {"p50_ms": round(pctl(times_1, 50), 2), "p95_ms": round(pctl(times_1, 95), 2)},
+        "stages_ms": {k: {"p50": _ms(v, 50), "p95": _ms(v, 95)} for k, v in stages.items()},
+        "use_1_thread": {"p50_ms": _ms(times_1, 50), "p95_ms": _ms(times_1, 95)},
     }
 
 
