@@ -10,7 +10,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models samples browser oidc test test-slow lint doctor clean
+.PHONY: run setup models samples browser oidc egress-tools test test-slow lint doctor clean
 
 run: setup models samples
 	@echo "==> starting Compliance Q&A on http://127.0.0.1:$(PORT)"
@@ -57,7 +57,15 @@ oidc:
 		cp tests/oidc/package-lock.json $(OIDC_DIR)/.installed-lock; \
 	fi
 
-test: setup models browser oidc
+# The zero-egress tests trace every journey's syscalls (strace) and run the journeys in a network namespace
+# with only loopback (util-linux's unshare, iproute2's ip).
+egress-tools:
+	@if ! command -v strace >/dev/null || ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then \
+		echo "==> installing strace and iproute2 for the zero-egress tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace iproute2 util-linux >/dev/null; \
+	fi
+
+test: setup models browser oidc egress-tools
 	$(PY) -m pytest -q
 
 test-slow: setup models
