@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="since", type=iso_day, metavar="YYYY-MM-DD", help="first day (UTC)")
     p.add_argument("--to", dest="until", type=iso_day, metavar="YYYY-MM-DD", help="last day (UTC), included")
     p.add_argument("--out", type=Path, metavar="FILE", help="CSV file (default: stdout)")
+    _reader_options(p)
 
     p = sub.add_parser("purge", help="retention: delete records older than a day, keeping the chain")
     p.add_argument("--before", type=iso_day, required=True, metavar="YYYY-MM-DD",
@@ -50,7 +51,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=iso_day, metavar="YYYY-MM-DD", help="included")
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--json", action="store_true", help="print a JSON list")
+    _reader_options(p)
     return parser
+
+
+def _reader_options(p: argparse.ArgumentParser) -> None:
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--as", dest="reader", metavar="NAME",
+                     help="read as this user: answers drawn from documents outside their groups are withheld "
+                          "(default: public documents only)")
+    who.add_argument("--unrestricted", action="store_true",
+                     help="every answer in full, e.g. to check the hashes outside the app (audited)")
+
+
+def reader_scope(args: argparse.Namespace, log: AuditLog, purpose: str):
+    """The scope the records are read with; an unrestricted read is itself an audit record."""
+    from core.schema import UNRESTRICTED, SearchFilter
+    from qa.users import requester_for
+    from settings import load_settings
+
+    if args.unrestricted:
+        log.append(cli_actor(), "unrestricted_scope", {"purpose": purpose})
+        return SearchFilter(access_groups=UNRESTRICTED)
+    return requester_for(load_settings(), args.reader).search_filter()
 
 
 def open_log() -> AuditLog:
@@ -106,11 +129,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.since and args.until and args.since > args.until:
         raise UsageError("--from is after --to")
     log = open_log()
+    reader = reader_scope(args, log, "audit export")
     if args.out is None:
         sys.stdout.reconfigure(newline="")  # the csv module writes its own line ends
-        n = log.export_csv(sys.stdout, args.since, args.until)
+        n = log.export_csv(sys.stdout, reader, args.since, args.until)
     else:
-        n = log.export_csv(args.out, args.since, args.until)
+        n = log.export_csv(args.out, reader, args.since, args.until)
     print(f"exported {n} records", file=sys.stderr)
     return EXIT_OK
 
@@ -129,9 +153,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    records = open_log().search(
+    log = open_log()
+    records = log.search(
         user=args.user, action=args.action, text=args.text,
-        since=args.since, until=args.until, limit=args.limit,
+        since=args.since, until=args.until, limit=args.limit, reader=reader_scope(args, log, "audit search"),
     )
     if args.json:
         print(json.dumps([r.to_json() for r in records], ensure_ascii=False))

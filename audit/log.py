@@ -38,7 +38,9 @@ from pathlib import Path, PurePath
 from typing import IO, Any, Literal
 
 from audit.anchor import ANCHOR_FILE_NAME, AnchorError, AnchorLine, HeadAnchor, span
+from audit.records import readable_detail, withheld
 from core.errors import CQAError
+from core.schema import SearchFilter
 from core.sqlite import immediate_transaction
 
 AUDIT_DB_NAME = "audit.sqlite3"
@@ -804,10 +806,14 @@ class AuditLog:
         until: datetime | date | str | None = None,
         limit: int = 200,
         before_id: int | None = None,
+        *,
+        reader: SearchFilter,
     ) -> list[AuditRecord]:
         """Newest first. ``text`` is a case-insensitive substring of the detail JSON;
         ``since`` is inclusive, ``until`` exclusive (a date ``until`` includes that whole day).
-        ``before_id`` continues a listing below the last id shown (keyset pagination)."""
+        ``before_id`` continues a listing below the last id shown (keyset pagination).
+        An answer drawn from documents outside ``reader``'s scope comes with its text withheld, and is left out
+        when ``text`` is searched (the search would tell what it holds)."""
         limit = max(0, min(int(limit), 100_000))
         with self._connection() as conn:
             where, args = self._where(conn, user, action, text, since, until, before_id)
@@ -816,7 +822,14 @@ class AuditLog:
                 f"{where} ORDER BY id DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [self._record(row) for row in rows]
+        out = []
+        for record in map(self._record, rows):
+            if readable_detail(record.detail, reader) is None:
+                if text:
+                    continue
+                record = dataclasses.replace(record, detail=withheld(record.detail))
+            out.append(record)
+        return out
 
     def count(
         self,
@@ -846,6 +859,7 @@ class AuditLog:
     def export_csv(
         self,
         path_or_file: Path | str | IO[str],
+        reader: SearchFilter,
         since: datetime | date | str | None = None,
         until: datetime | date | str | None = None,
     ) -> int:
@@ -853,11 +867,12 @@ class AuditLog:
 
         Columns: id, ts, user, action, detail_json, prev_hash, hash. A ``user`` that starts
         with a spreadsheet formula character is prefixed with ``'``. Rows stream from one read
-        snapshot in id order (memory does not grow with the log).
+        snapshot in id order (memory does not grow with the log). An answer drawn from documents outside
+        ``reader``'s scope is written with its text withheld (its hash then no longer matches its detail).
         """
         if isinstance(path_or_file, str | PurePath):
             with open(path_or_file, "w", encoding="utf-8", newline="") as fh:
-                return self.export_csv(fh, since, until)
+                return self.export_csv(fh, reader, since, until)
         writer = csv.writer(path_or_file)
         writer.writerow(CSV_COLUMNS)
         n = 0
@@ -869,6 +884,10 @@ class AuditLog:
                 f"{where} ORDER BY id",
                 args,
             ):
+                if '"contexts"' in detail_json:  # an answer record: does it hold text the reader may not read?
+                    detail = json.loads(detail_json)
+                    if readable_detail(detail, reader) is None:
+                        detail_json = canonical_json(withheld(detail))
                 writer.writerow([rid, ts, _csv_safe(user), action, detail_json, prev_hash, digest])
                 n += 1
             conn.execute("ROLLBACK")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.schema import Answer
+from core.schema import WITHHELD, Answer, SearchFilter, Unrestricted
+
+DOCUMENT_TEXT = ("answer", "citations")
+"""What an answer record holds that came from the documents (the question is the asker's own words)."""
 
 
 def answer_record(answer: Answer, index_version: str) -> tuple[str, dict]:
@@ -17,7 +20,8 @@ def answer_record(answer: Answer, index_version: str) -> tuple[str, dict]:
              "section": c.section, "verified": c.verified}
             for c in answer.citations
         ],
-        "contexts": [{"doc_id": h.doc_id, "version": h.version, "chunk_id": h.chunk_id} for h in answer.contexts],
+        "contexts": [{"doc_id": h.doc_id, "version": h.version, "chunk_id": h.chunk_id, "access": h.access}
+                     for h in answer.contexts],
         "unsupported_sentences": answer.unsupported_sentences,
         "model": answer.model,
         "prompt_version": answer.prompt_version,
@@ -25,3 +29,20 @@ def answer_record(answer: Answer, index_version: str) -> tuple[str, dict]:
         "timings": answer.timings.model_dump(),
     }
     return ("refuse" if answer.refused else "answer"), detail
+
+
+def readable_detail(detail: dict, reader: SearchFilter) -> dict | None:
+    """``detail`` as ``reader`` may see it: None when it holds document text from outside the reader's scope
+    (an answer record one of whose contexts the reader may not read; one recorded before contexts carried
+    their groups is readable only unrestricted)."""
+    contexts = detail.get("contexts")
+    if contexts is None or isinstance(reader.access_groups, Unrestricted):
+        return detail
+    if all(c.get("access") and reader.can_read(c["access"]) for c in contexts):
+        return detail
+    return None
+
+
+def withheld(detail: dict) -> dict:
+    """An answer record with its document text taken out."""
+    return {**detail, **{k: WITHHELD for k in DOCUMENT_TEXT if k in detail}, "withheld": True}

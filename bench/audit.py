@@ -19,6 +19,7 @@ export do, each against a baseline run in the same process:
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io
 import json
@@ -37,7 +38,10 @@ from pathlib import Path
 import core.offline  # noqa: F401
 from audit.log import AUDIT_DB_NAME, GENESIS_HASH, AuditLog, canonical_json, format_ts, record_hash
 from core.cli import ArgumentParser, UsageError, run
+from core.schema import SearchFilter
 
+BRANCH_READER = SearchFilter(access_groups=("branch",))
+"""The page reads as its viewer: answers from documents outside their groups are withheld."""
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
 USERS = 500
@@ -157,21 +161,22 @@ def _once(fn) -> tuple[object, float, float]:
 def page_calls(log: AuditLog) -> dict:
     """The calls of one audit-page view, by filter (the page's own arguments)."""
     last_id = log.head()[1]
-    middle = log.search(limit=1, before_id=last_id // 2)[0].id
+    page = functools.partial(log.search, reader=BRANCH_READER)
+    middle = page(limit=1, before_id=last_id // 2)[0].id
     day = (START + SPAN / 2).date()
     month = (day.replace(day=1), (day.replace(day=1) + timedelta(days=31)).replace(day=1) - timedelta(days=1))
     calls = {
         "head check": log.check_head,
-        "newest, no filter": lambda: log.search(limit=PAGE_ROWS),
-        "next page (keyset)": lambda: log.search(limit=PAGE_ROWS, before_id=last_id - PAGE_ROWS + 1),
-        "page in the middle (keyset)": lambda: log.search(limit=PAGE_ROWS, before_id=middle),
-        "user": lambda: log.search(user="user123", limit=PAGE_ROWS),
-        "action, common (answer)": lambda: log.search(action="answer", limit=PAGE_ROWS),
-        "action, rare (settings_change)": lambda: log.search(action="settings_change", limit=PAGE_ROWS),
-        "one day": lambda: log.search(since=day, until=day, limit=PAGE_ROWS),
-        "user + one month": lambda: log.search(user="user123", since=month[0], until=month[1], limit=PAGE_ROWS),
-        "text, common": lambda: log.search(text="本人確認", limit=PAGE_ROWS),
-        "text, absent (reads every record)": lambda: log.search(text="存在しない語", limit=PAGE_ROWS),
+        "newest, no filter": lambda: page(limit=PAGE_ROWS),
+        "next page (keyset)": lambda: page(limit=PAGE_ROWS, before_id=last_id - PAGE_ROWS + 1),
+        "page in the middle (keyset)": lambda: page(limit=PAGE_ROWS, before_id=middle),
+        "user": lambda: page(user="user123", limit=PAGE_ROWS),
+        "action, common (answer)": lambda: page(action="answer", limit=PAGE_ROWS),
+        "action, rare (settings_change)": lambda: page(action="settings_change", limit=PAGE_ROWS),
+        "one day": lambda: page(since=day, until=day, limit=PAGE_ROWS),
+        "user + one month": lambda: page(user="user123", since=month[0], until=month[1], limit=PAGE_ROWS),
+        "text, common": lambda: page(text="本人確認", limit=PAGE_ROWS),
+        "text, absent (reads every record)": lambda: page(text="存在しない語", limit=PAGE_ROWS),
         "export count, all": lambda: log.count(),
         "export count, one month": lambda: log.count(*month),
     }
@@ -231,7 +236,7 @@ def run_bench(records: int, baseline: int, before: bool = True, workdir: Path | 
         runs: dict[str, list[tuple]] = {"ours": [], "baseline": []}
         for _ in range(2):  # in turn, so that neither side alone finds the file in the OS cache
             runs["baseline"].append(_once(lambda: _bare_export(big, out)))
-            runs["ours"].append(_once(lambda: big.export_csv(out)))
+            runs["ours"].append(_once(lambda: big.export_csv(out, BRANCH_READER)))
         for side in ("ours", "baseline"):
             n, seconds, rss = min(runs[side], key=lambda r: r[1])
             result["export" if side == "ours" else "export_baseline"] = {
@@ -242,7 +247,7 @@ def run_bench(records: int, baseline: int, before: bool = True, workdir: Path | 
         result["export_ratio"] = round(result["export"]["seconds"] / result["export_baseline"]["seconds"], 2)
         day = (START + SPAN / 2).date()
         month = (day.replace(day=1), day.replace(day=28))
-        n, seconds, rss = _once(lambda: big.export_csv(io.StringIO(), *month))
+        n, seconds, rss = _once(lambda: big.export_csv(io.StringIO(), BRANCH_READER, *month))
         result["export_month_in_memory"] = {"records": n, "seconds": seconds, "rss_growth_mib": rss}
         out.unlink()
 
@@ -262,7 +267,7 @@ def run_bench(records: int, baseline: int, before: bool = True, workdir: Path | 
             def old_view() -> None:
                 big.verify()
                 buffer = io.StringIO()
-                big.export_csv(buffer)
+                big.export_csv(buffer, BRANCH_READER)
                 buffer.getvalue()
 
             _, seconds, rss = _once(old_view)

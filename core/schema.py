@@ -56,6 +56,9 @@ class Unrestricted:
 
 UNRESTRICTED = Unrestricted()
 
+WITHHELD = "(withheld: a document outside your access groups)"
+"""What a reader sees in place of text from a document outside their scope (reports, exports, the audit)."""
+
 
 @dataclass(frozen=True)
 class SearchFilter:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from core.schema import SearchFilter, Unrestricted
-
-WITHHELD = "(withheld: a document outside your access groups)"
+from core.schema import WITHHELD, SearchFilter, Unrestricted
 
 
 def _covers(reader: SearchFilter, run_groups: list[str] | None) -> bool:

@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 from core.localhost import free_port, wait_http
+from core.schema import UNRESTRICTED, SearchFilter
+
+EVERYTHING = SearchFilter(access_groups=UNRESTRICTED)
+"""Tests read what they stored, whoever may read it."""
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "RAGAS_DO_NOT_TRACK", "STREAMLIT_BROWSER_GATHER_USAGE_STATS")
@@ -35,4 +39,4 @@ def run_json(module: str, *args: str, data_dir: Path, **kw) -> tuple[int, dict |
     return proc.returncode, (lines[0] if len(lines) == 1 else lines)
 
 
-__all__ = ["REPO", "cli_env", "free_port", "run_cli", "run_json", "wait_http"]
+__all__ = ["EVERYTHING", "REPO", "cli_env", "free_port", "run_cli", "run_json", "wait_http"]

@@ -14,7 +14,7 @@ from core.schema import UNRESTRICTED, SearchFilter
 from ingest.service import IngestOptions
 from qa.service import Requester
 from tests.conftest import EN_MD, JA_PDF, make_container
-from tests.helpers import run_cli, run_json
+from tests.helpers import EVERYTHING, run_cli, run_json
 
 QUESTION = "口座開設時の本人確認書類は？"
 OUTSIDER = Requester(name="branch1", groups=("branch",))
@@ -81,6 +81,34 @@ def test_answer_and_its_source_panel(world):
     assert any(h.doc_id == doc_id for h in member.contexts) and leaked(secret, member.model_dump())
 
 
+def test_audit_page_and_export(world, tmp_path):
+    """The answers above are on the audit trail: read as the outsider (the audit page reads as its viewer, the
+    CLI as --as NAME or public documents only), the member's answer comes with its text withheld; the CLI's
+    --unrestricted export is complete and is itself audited."""
+    from core.schema import WITHHELD
+
+    container, _, doc_id, secret = world
+    answers = [r for r in container.audit.search(user="board1", reader=MEMBER.search_filter())
+               if r.action in ("answer", "refuse")]
+    assert answers and all(c["access"] for r in answers for c in r.detail["contexts"])
+    hidden = container.audit.search(user="board1", reader=OUTSIDER.search_filter())
+    assert hidden and all(r.detail["answer"] == WITHHELD for r in hidden if r.action in ("answer", "refuse"))
+    assert not leaked(secret, [r.to_json() for r in hidden])
+    said = answers[0].detail["answer"][:8]  # searching the answers' text tells nothing of the withheld ones
+    assert any(r.user == "board1" for r in container.audit.search(text=said, reader=MEMBER.search_filter()))
+    assert all(r.user != "board1" for r in container.audit.search(text=said, reader=OUTSIDER.search_filter()))
+    out = tmp_path / "audit.csv"
+    data = container.settings.data_dir
+    for reader in (("--as", "branch1"), ()):
+        proc = run_cli("audit", "export", "--out", str(out), *reader, data_dir=data)
+        assert proc.returncode == 0, proc.stderr
+        assert WITHHELD in out.read_text(encoding="utf-8")
+    proc = run_cli("audit", "export", "--out", str(out), "--unrestricted", data_dir=data)
+    assert proc.returncode == 0 and WITHHELD not in out.read_text(encoding="utf-8")
+    [read] = container.audit.search(action="unrestricted_scope", text="audit export", reader=MEMBER.search_filter())
+    assert read.user.startswith("cli:")
+
+
 def test_cited_page_pdf(world):
     container, _, doc_id, _ = world
     assert container.ingest.page_pdf(doc_id, 1, 1, OUTSIDER.search_filter()) is None
@@ -143,7 +171,7 @@ def test_unrestricted_reads_are_admin_only_and_audited(world):
     copy = Path(container.settings.data_dir).parent / "gifts_manual_2025.md"
     copy.write_text(EN_MD.read_text(encoding="utf-8") + "\nRevised 2025.\n", encoding="utf-8")
     container.ingest.ingest([copy], actor="admin1")  # same title, other path: its text is compared
-    records = [r for r in container.audit.search(user="admin1") if r.action == "unrestricted_scope"]
+    records = [r for r in container.audit.search(user="admin1", reader=EVERYTHING) if r.action == "unrestricted_scope"]
     assert records and records[-1].detail["purpose"] == "edition matching"
 
 
@@ -153,6 +181,7 @@ ALLOWED_UNRESTRICTED = {
     "ingest/service.py": "edition matching, audited",
     "retrieval/migrate.py": "counts points when copying the store (no text)",
     "eval/retrieval_quality.py": "the retrieval harness, on its own data dir of public benchmark corpora",
+    "audit/__main__.py": "python -m audit export/search --unrestricted, audited",
 }
 
 

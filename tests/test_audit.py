@@ -26,6 +26,7 @@ from audit.log import (
     AuditLog,
     record_hash,
 )
+from tests.helpers import EVERYTHING
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,7 +104,7 @@ def test_append_and_verify(tmp_path: Path) -> None:
     assert (first, second) == (1, 2)
     result = log.verify()
     assert result.ok and result.records == 2 and result.first_bad_id is None
-    records = log.search()
+    records = log.search(reader=EVERYTHING)
     assert [r.id for r in records] == [2, 1]  # newest first
     rec = records[1]
     assert rec.prev_hash == GENESIS_HASH
@@ -154,7 +155,7 @@ def test_four_threads_thousands_of_records(tmp_path: Path) -> None:
     assert result.ok, result
     assert result.records == 4 * per_thread
     for t in range(4):
-        mine = log.search(user=f"thread{t}", limit=10_000)
+        mine = log.search(user=f"thread{t}", limit=10_000, reader=EVERYTHING)
         assert sorted(r.detail["i"] for r in mine) == list(range(per_thread))
 
 
@@ -487,7 +488,7 @@ def test_missing_anchor_fails_closed_until_anchor_init(signed: Path) -> None:
     assert proc.returncode == 0 and "anchored at record 51" in proc.stdout and "(signed)" in proc.stdout
     proc = cli_verify(signed, KEY)
     assert proc.returncode == 0 and proc.stdout.startswith("OK: 51 records") and "anchored at record 51" in proc.stdout
-    (record,) = AuditLog(signed, anchor_key=KEY).search(action="anchor")
+    (record,) = AuditLog(signed, anchor_key=KEY).search(action="anchor", reader=EVERYTHING)
     assert record.user.startswith("cli:") and record.detail["previous_anchor"] == "none"
     assert record.detail["head_before"]["id"] == 50 and record.detail["signed"] is True
 
@@ -504,7 +505,7 @@ def test_missing_anchor_fails_closed_until_anchor_init(signed: Path) -> None:
                    data_dir=signed.parent, env=env)
     assert proc.returncode == 0, proc.stderr
     assert cli_verify(signed, KEY).returncode == 0
-    last = AuditLog(signed, anchor_key=KEY).search(action="anchor", limit=1)[0]
+    last = AuditLog(signed, anchor_key=KEY).search(action="anchor", limit=1, reader=EVERYTHING)[0]
     assert last.detail["reason"] == "INC-4711 restored from backup"
     assert "names record 51 but the log ends at record 48" in last.detail["previous_anchor"]
     assert signed.with_name(ANCHOR_FILE_NAME).read_text().count('"init":true') == 2  # old lines kept
@@ -566,7 +567,7 @@ def test_an_append_whose_anchor_cannot_be_written_is_not_committed(tmp_path: Pat
     log = AuditLog(path, anchor_path=tmp_path / "unmounted" / "anchor.jsonl")
     with pytest.raises(AuditError, match="cannot write the audit head anchor"):
         log.append("alice", "login", {})
-    assert log.head() == (0, 0, GENESIS_HASH) and log.search() == []
+    assert log.head() == (0, 0, GENESIS_HASH) and log.search(reader=EVERYTHING) == []
     (tmp_path / "unmounted").mkdir()
     log.append("alice", "login", {})
     assert log.verify().ok and log.verify().anchored_id == 1
@@ -623,10 +624,10 @@ def test_purge_keeps_chain_verifiable(tmp_path: Path) -> None:
     result = log.verify()
     assert result.ok, result
     assert result.records == 50 - 15 + 1  # + the purge record
-    purge = log.search(action="purge")[0]
+    purge = log.search(action="purge", reader=EVERYTHING)[0]
     assert purge.user == "ops" and purge.detail["purged_count"] == 15
     assert purge.detail["first_purged_id"] == 1 and purge.detail["last_purged_id"] == 15
-    assert min(r.ts for r in log.search(limit=1000)) >= datetime(2024, 1, 4, tzinfo=UTC)
+    assert min(r.ts for r in log.search(limit=1000, reader=EVERYTHING)) >= datetime(2024, 1, 4, tzinfo=UTC)
     log.append("bob", "login", {})
     assert log.purge_before(date(2024, 1, 7)) == 15
     assert log.purge_before(date(2024, 1, 7)) == 0
@@ -678,24 +679,24 @@ def test_search_filters(tmp_path: Path) -> None:
     log, _ = _dated_log(tmp_path / AUDIT_DB_NAME, days=3, per_day=2)
     log.append("bob", "feedback", {"comment": "100% 正しい_回答"})
     log.append("bob", "refuse", {"question": "社外秘"})
-    assert [r.action for r in log.search(user="bob")] == ["refuse", "feedback"]
-    assert len(log.search(action="ask")) == 6
-    assert len(log.search(text="正しい")) == 1
-    assert len(log.search(text="100%")) == 1 and log.search(text="0%%") == []
-    assert len(log.search(text="_回答")) == 1 and log.search(text="い回答") == []
-    assert len(log.search(since=date(2024, 1, 2), until=date(2024, 1, 2))) == 2
-    assert len(log.search(since="2024-01-02", action="ask")) == 4
-    assert len(log.search(until=datetime(2024, 1, 2, tzinfo=UTC))) == 2
-    assert len(log.search(limit=3)) == 3
+    assert [r.action for r in log.search(user="bob", reader=EVERYTHING)] == ["refuse", "feedback"]
+    assert len(log.search(action="ask", reader=EVERYTHING)) == 6
+    assert len(log.search(text="正しい", reader=EVERYTHING)) == 1
+    assert len(log.search(text="100%", reader=EVERYTHING)) == 1 and log.search(text="0%%", reader=EVERYTHING) == []
+    assert len(log.search(text="_回答", reader=EVERYTHING)) == 1 and log.search(text="い回答", reader=EVERYTHING) == []
+    assert len(log.search(since=date(2024, 1, 2), until=date(2024, 1, 2), reader=EVERYTHING)) == 2
+    assert len(log.search(since="2024-01-02", action="ask", reader=EVERYTHING)) == 4
+    assert len(log.search(until=datetime(2024, 1, 2, tzinfo=UTC), reader=EVERYTHING)) == 2
+    assert len(log.search(limit=3, reader=EVERYTHING)) == 3
     with pytest.raises(ValueError):
-        log.search(action="nope")
+        log.search(action="nope", reader=EVERYTHING)
 
 
 def test_export_csv(tmp_path: Path) -> None:
     log, _ = _dated_log(tmp_path / AUDIT_DB_NAME, days=3, per_day=2)
     log.append("=HYPERLINK(\"x\")", "login_failed", {"reason": "bad_credentials"})
     buf = io.StringIO()
-    assert log.export_csv(buf) == 7
+    assert log.export_csv(buf, EVERYTHING) == 7
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert list(rows[0]) == ["id", "ts", "user", "action", "detail_json", "prev_hash", "hash"]
     assert [int(r["id"]) for r in rows] == list(range(1, 8))
@@ -703,7 +704,7 @@ def test_export_csv(tmp_path: Path) -> None:
     assert json.loads(rows[0]["detail_json"])["day"] == "2024-01-01"
     assert rows[-1]["user"].startswith("'=")  # spreadsheet formula neutralised
     out = tmp_path / "jan2.csv"
-    assert log.export_csv(out, since=date(2024, 1, 2), until=date(2024, 1, 2)) == 2
+    assert log.export_csv(out, EVERYTHING, since=date(2024, 1, 2), until=date(2024, 1, 2)) == 2
     with out.open(encoding="utf-8", newline="") as fh:
         assert [r["id"] for r in csv.DictReader(fh)] == ["3", "4"]
 
@@ -714,7 +715,7 @@ def test_search_pages_by_keyset_and_day_bounds_match_a_plain_filter(tmp_path: Pa
     log = AuditLog(tmp_path / AUDIT_DB_NAME)
     fill(log, 3000)
     assert log.verify().ok and log.verify().anchored_id == 3000
-    everything = log.search(limit=10_000)
+    everything = log.search(limit=10_000, reader=EVERYTHING)
     for kwargs in ({}, {"user": "user007"}, {"action": "login"},
                    {"since": date(2024, 6, 1), "until": date(2024, 9, 30)},
                    {"user": "user042", "since": date(2025, 1, 1)}, {"until": date(2024, 2, 29), "action": "answer"}):
@@ -727,7 +728,7 @@ def test_search_pages_by_keyset_and_day_bounds_match_a_plain_filter(tmp_path: Pa
         assert expected, kwargs
         pages, before = [], None
         while True:  # the page's keyset paging, 100 at a time
-            page = log.search(**kwargs, limit=100, before_id=before)
+            page = log.search(**kwargs, limit=100, before_id=before, reader=EVERYTHING)
             pages += [r.id for r in page]
             if len(page) < 100:
                 break
@@ -736,9 +737,9 @@ def test_search_pages_by_keyset_and_day_bounds_match_a_plain_filter(tmp_path: Pa
         if "user" not in kwargs and "action" not in kwargs:
             assert log.count(since, until) == len(expected)
             buf = io.StringIO()
-            assert log.export_csv(buf, since, until) == len(expected)
+            assert log.export_csv(buf, EVERYTHING, since, until) == len(expected)
             assert [int(r["id"]) for r in csv.DictReader(io.StringIO(buf.getvalue()))] == expected[::-1]
-    assert log.search(since="2030-01-01") == [] and log.count("2030-01-01") == 0
+    assert log.search(since="2030-01-01", reader=EVERYTHING) == [] and log.count("2030-01-01") == 0
 
 
 def test_searches_and_exports_read_in_id_order_without_sorting(tmp_path: Path) -> None:
@@ -807,8 +808,8 @@ def test_audit_page_pages_filters_verifies_and_shows_tampering(audit_page) -> No
 
     at.selectbox[0].set_value("login").run()  # a filter starts from the newest again
     shown = list(at.dataframe[0].value["id"])
-    assert shown == [r.id for r in log.search(action="login", limit=200)] and set(at.dataframe[0].value["action"]) == {
-        "login"}
+    logins = log.search(action="login", limit=200, reader=EVERYTHING)
+    assert shown == [r.id for r in logins] and set(at.dataframe[0].value["action"]) == {"login"}
 
     next(b for b in at.button if b.label == "全件を検証").click().run()
     assert not at.exception and "450" in at.info[0].value
@@ -861,7 +862,7 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "purged 6 records" in proc.stdout
     proc = run_cli("audit", "verify", data_dir=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("OK: 8 records")
-    purge = AuditLog(tmp_path / AUDIT_DB_NAME).search(action="purge")
+    purge = AuditLog(tmp_path / AUDIT_DB_NAME).search(action="purge", reader=EVERYTHING)
     assert purge and purge[0].user.startswith("cli:")
 
 

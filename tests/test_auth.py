@@ -39,6 +39,7 @@ from auth.store import (
 from core.errors import AccessDenied, CQAError
 from core.schema import SearchFilter
 from retrieval.store.base import filter_conditions
+from tests.helpers import EVERYTHING
 
 REPO = Path(__file__).resolve().parents[1]
 PW = "correct-horse-42"
@@ -307,7 +308,7 @@ def test_password_never_stored_in_clear(
     for path in (tmp_path / USERS_DB_NAME, tmp_path / AUDIT_DB_NAME):
         blob = raw_bytes(path)
         assert blob and secret.encode() not in blob
-    assert all(secret not in json.dumps(r.to_json()) for r in audit.search(limit=1000))
+    assert all(secret not in json.dumps(r.to_json()) for r in audit.search(limit=1000, reader=EVERYTHING))
 
 
 # --------------------------------------------------------------------------- roles
@@ -434,7 +435,7 @@ def test_sign_in_is_audited(store: UserStore, audit: AuditLog) -> None:
     with pytest.raises(RateLimited):
         service.sign_in("alice", PW, client="c1")  # two failures for alice: throttled, right password or not
     service.sign_out(user, reason="timeout")
-    records = list(reversed(audit.search()))
+    records = list(reversed(audit.search(reader=EVERYTHING)))
     assert [(r.user, r.action) for r in records] == [
         ("alice", "login"), ("alice", "login_failed"), (UNKNOWN_USER, "login_failed"),
         ("alice", "login_failed"), ("alice", "login_failed"), ("alice", "logout"),
@@ -460,15 +461,16 @@ def test_user_admin_audits_every_change(store: UserStore, audit: AuditLog) -> No
     admin.reset_password("alice", "another-password")
     AuthService(store, audit).change_password(store.get("alice"), "another-password", "my-own-password-7")
     admin.delete("alice")
-    ops = [(r.user, r.detail["op"], r.detail["target"]) for r in reversed(audit.search(action="user_change"))]
+    changes = reversed(audit.search(action="user_change", reader=EVERYTHING))
+    ops = [(r.user, r.detail["op"], r.detail["target"]) for r in changes]
     assert ops == [("boss", op, "alice") for op in (
         "add", "set_roles", "set_groups", "disable", "enable", "unlock", "reset_password")
     ] + [("alice", "change_password", "alice"), ("boss", "delete", "alice")]
-    set_groups = audit.search(action="user_change", text="set_groups")[0]
+    set_groups = audit.search(action="user_change", text="set_groups", reader=EVERYTHING)[0]
     assert set_groups.detail["before"] == ["g1"] and set_groups.detail["groups"] == ["g2"]
     with pytest.raises(UserError):
         admin.disable("ghost")
-    assert len(audit.search(action="user_change")) == 9  # failures change nothing, log nothing
+    assert len(audit.search(action="user_change", reader=EVERYTHING)) == 9  # failures change nothing, log nothing
     with pytest.raises(AccessDenied):
         UserAdmin.for_user(store, audit, store.add_user("eve", PW, ["compliance"]))
 
@@ -502,7 +504,7 @@ def test_cli_add_list_and_audit(tmp_path: Path) -> None:
     assert store.authenticate("alice", secret).must_change_password
     assert not store.authenticate("boss", secret + "-b").must_change_password
 
-    records = AuditLog(tmp_path / AUDIT_DB_NAME).search(action="user_change")
+    records = AuditLog(tmp_path / AUDIT_DB_NAME).search(action="user_change", reader=EVERYTHING)
     assert [(r.detail["op"], r.detail["target"], r.detail["via"]) for r in reversed(records)] == [
         ("add", "alice", "cli"), ("add", "boss", "cli")]
     assert all(r.user.startswith("cli:") for r in records)
@@ -538,7 +540,8 @@ def test_cli_manage_flow(tmp_path: Path) -> None:
     assert store.get("alice").groups == ("g1", "g2")
     assert run_cli("set-groups", "alice", "--groups", "", data_dir=tmp_path).returncode == 0
     assert store.get("alice").groups == ()
-    ops = [r.detail["op"] for r in reversed(AuditLog(tmp_path / AUDIT_DB_NAME).search(action="user_change"))]
+    changes = AuditLog(tmp_path / AUDIT_DB_NAME).search(action="user_change", reader=EVERYTHING)
+    ops = [r.detail["op"] for r in reversed(changes)]
     assert ops == ["add", "disable", "enable", "reset_password", "set_groups", "set_groups"]
     assert AuditLog(tmp_path / AUDIT_DB_NAME).verify().ok
 
@@ -694,7 +697,7 @@ def test_sign_ins_are_throttled_per_name_and_per_client(store: UserStore, audit:
     with pytest.raises(RateLimited):
         service.sign_in("erin", "x", client="10.0.0.7", tick=112.0)
     assert service.sign_in("alice", PW, client="10.0.0.8", tick=161.0).name == "alice"  # the window passed
-    reasons = [r.detail["reason"] for r in audit.search(action="login_failed")]
+    reasons = [r.detail["reason"] for r in audit.search(action="login_failed", reader=EVERYTHING)]
     assert reasons.count("rate_limited") == 3
     # successes are not counted: a busy office behind one address is never throttled by them
     for i in range(10):
@@ -757,7 +760,7 @@ def test_the_site_password_policy_and_lockout_apply_to_every_entry_point(tmp_pat
         container.auth.sign_in("alice", "fourteen-chars", client="c2")
     listed = {u["name"]: u for u in json.loads(run_cli("list", "--json", data_dir=data, env=env).stdout)}
     assert listed["alice"]["locked"] is True and not listed["boss"]["locked"]
-    records = container.audit.search(action="user_change")
+    records = container.audit.search(action="user_change", reader=EVERYTHING)
     assert {r.detail["op"] for r in records} == {"create_initial_admin", "add"}
 
 
@@ -790,11 +793,12 @@ def test_sso_maps_idp_groups_and_follows_them_at_each_sign_in(store: UserStore, 
     user = service.sso_sign_in(_claims("carol", "CQA-Compliance"), client="c1", now=T0)  # removed from the board
     assert user.groups == ("compliance",)
     assert store.get("carol").groups == ("compliance",)
-    changes = [(r.detail["op"], r.detail["via"]) for r in reversed(audit.search(action="user_change"))]
+    records = reversed(audit.search(action="user_change", reader=EVERYTHING))
+    changes = [(r.detail["op"], r.detail["via"]) for r in records]
     assert changes == [("add", "oidc"), ("sso_update", "oidc")]
-    update = audit.search(action="user_change")[0].detail
+    update = audit.search(action="user_change", reader=EVERYTHING)[0].detail
     assert update["before"]["groups"] == ["board", "compliance"] and update["groups"] == ["compliance"]
-    logins = audit.search(action="login")
+    logins = audit.search(action="login", reader=EVERYTHING)
     assert len(logins) == 2 and logins[0].detail["via"] == "oidc" and logins[0].detail["idp_groups"] == [
         "CQA-Compliance"]
     # an SSO account has no password here: a password sign-in fails as a wrong password does, and counts
@@ -829,7 +833,7 @@ def test_sso_refusals_fail_closed(store: UserStore, audit: AuditLog, claims: dic
     assert str(exc.value) == (SSO_EXPIRED if reason == "sso_expired" else SSO_REFUSED)
     assert store.get("dave") is None
     assert store.get("alice").roles == ("staff",)
-    failed = audit.search(action="login_failed")[0]
+    failed = audit.search(action="login_failed", reader=EVERYTHING)[0]
     assert failed.detail["reason"] == reason and failed.detail["via"] == "oidc"
 
 

@@ -8,7 +8,7 @@ import shutil
 from core.schema import UNRESTRICTED, SearchFilter
 from ingest.service import IngestOptions
 from tests.conftest import JA_PDF, SAMPLES, corpus_path
-from tests.helpers import run_cli, run_json
+from tests.helpers import EVERYTHING, run_cli, run_json
 
 V2 = SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"
 EVERYONE = SearchFilter(access_groups=UNRESTRICTED)
@@ -77,7 +77,7 @@ def test_the_same_path_ingested_again_is_a_new_edition_that_says_what_it_replace
     assert second.status == "updated" and second.doc_id == first.doc_id and second.version == 2
     assert second.replaces is not None and second.replaces.label() == "事務手続 v1"
     assert second.replaces.reason == "same path"
-    ingests = [r.detail for r in container.audit.search(action="ingest")]
+    ingests = [r.detail for r in container.audit.search(action="ingest", reader=EVERYTHING)]
     assert ingests[0]["replaces"]["version"] == 1  # newest first
 
 
@@ -98,7 +98,8 @@ def test_a_renamed_edition_is_suggested_not_merged_and_an_admin_confirms_it(cont
     hits = container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？", EVERYONE, k=5)
     assert {(h.doc_id, h.version) for h in hits} == {(first.doc_id, 2)}
     # the read of the new document's chunks, whoever may read them, is on the trail before the confirmation
-    assert [r.action for r in container.audit.search(user="admin1")] == ["confirm_edition", "unrestricted_scope"]
+    trail = container.audit.search(user="admin1", reader=EVERYTHING)
+    assert [r.action for r in trail] == ["confirm_edition", "unrestricted_scope"]
     # the confirmed file's path now belongs to the merged document
     assert container.ingest.plan([V2]).documents[0].status == "unchanged"
 

@@ -33,7 +33,7 @@ from eval.metrics import (
 )
 from eval.run_store import RunStore
 from eval.testset import TestCase, TestsetError, load_testset, select_cases
-from tests.helpers import REPO, cli_env, run_cli, run_json
+from tests.helpers import EVERYTHING, REPO, cli_env, run_cli, run_json
 
 SAMPLE = "eval/testsets/sample.jsonl"
 # two answerable questions (English and Japanese) and one unanswerable one
@@ -510,7 +510,8 @@ def test_background_job_progress_stop_and_resume(samples_container):
     assert final.status == "finished", final.error
     assert final.run_id == stopped.run_id and final.done == final.total == 1 and final.fraction == 1.0
     assert final.result.summary()["samples"] == 1 and "finished" not in seen[:1]
-    started = [(r.user, r.detail["resumed"]) for r in samples_container.audit.search(action="eval_run")]
+    runs = samples_container.audit.search(action="eval_run", reader=EVERYTHING)
+    started = [(r.user, r.detail["resumed"]) for r in runs]
     assert started == [("comp1", True), ("cli", False)]  # newest first: the service audits every run it starts
 
     (summary,) = jobs.list_runs()

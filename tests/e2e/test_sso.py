@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from audit.log import AUDIT_DB_NAME, AuditLog
 from auth.store import USERS_DB_NAME, UserStore
-from tests.helpers import REPO, cli_env, free_port, run_cli, wait_http
+from tests.helpers import EVERYTHING, REPO, cli_env, free_port, run_cli, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -205,7 +205,7 @@ def test_sso_sign_in_maps_idp_groups_follows_them_and_signs_out(page, sso_app, i
     expect(page.get_by_role("link", name="評価")).to_have_count(0)
     account = UserStore(data / USERS_DB_NAME).get("alice")
     assert (account.roles, account.groups) == (("staff",), ())
-    update = AuditLog(data / AUDIT_DB_NAME).search(action="user_change", text="sso_update")[0]
+    update = AuditLog(data / AUDIT_DB_NAME).search(action="user_change", text="sso_update", reader=EVERYTHING)[0]
     assert update.detail["before"]["groups"] == ["board", "compliance"] and update.detail["groups"] == []
 
 
@@ -216,7 +216,7 @@ def test_sso_user_without_a_mapped_group_is_refused(page, sso_app):
     assert "サインイン中" not in sidebar(page)
     expect(page.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
     assert UserStore(data / USERS_DB_NAME).get("mallory") is None
-    refused = AuditLog(data / AUDIT_DB_NAME).search(action="login_failed")[0]
+    refused = AuditLog(data / AUDIT_DB_NAME).search(action="login_failed", reader=EVERYTHING)[0]
     assert refused.detail["reason"] == "sso_no_role" and refused.detail["idp_groups"] == ["Sales"]
 
 

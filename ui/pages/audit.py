@@ -16,7 +16,7 @@ from audit.log import ACTIONS
 from auth.roles import Permission
 from ui.auth_gate import guard
 from ui.i18n import t
-from ui.state import container, lang
+from ui.state import container, lang, requester
 
 PAGE_ROWS = 200
 EXPORT_MAX_ROWS = 100_000
@@ -57,8 +57,9 @@ if st.session_state.get("audit_filters") != filters:
     st.session_state.audit_filters = filters
     st.session_state.audit_pages = [None]
 pages: list[int | None] = st.session_state.audit_pages
+reader = requester().search_filter()  # answers drawn from documents outside the viewer's groups are withheld
 records = log.search(user=who, action=action, text=text, since=since, until=until,
-                     limit=PAGE_ROWS, before_id=pages[-1])
+                     limit=PAGE_ROWS, before_id=pages[-1], reader=reader)
 if records:
     frame = pd.DataFrame([{"id": r.id, "ts": r.ts, "user": r.user, "action": r.action,
                            "detail": str(r.detail)[:300]} for r in records])
@@ -81,7 +82,7 @@ else:
         import io
 
         buffer = io.StringIO()
-        log.export_csv(buffer, since, until)
+        log.export_csv(buffer, reader, since, until)
         return buffer.getvalue().encode("utf-8")
 
     st.download_button(t("audit_export", L, n=n_export), export, file_name="audit.csv", mime="text/csv",
