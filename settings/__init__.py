@@ -30,12 +30,13 @@ from settings.model import (
     UISettings,
     default_model_dir,
 )
+from settings.strict import check_environment, check_files
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CQA_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CQA_", env_nested_delimiter="__", extra="forbid")
 
     profile: str = "dev"
     data_dir: Path = Path("data")
@@ -62,13 +63,16 @@ class Settings(BaseSettings):
         if not profile_file.exists():
             known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.toml")))
             raise ValueError(f"unknown profile {profile!r} (known: {known})")
+        check_environment(os.environ, settings_cls)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        files = [profile_file]
         site_file = os.environ.get("CQA_SETTINGS_FILE")
         if site_file:
             if not Path(site_file).is_file():
                 raise ValueError(f"CQA_SETTINGS_FILE {site_file!r} does not exist")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=site_file))
-        sources.append(TomlConfigSettingsSource(settings_cls, toml_file=profile_file))
+            files.insert(0, Path(site_file))
+        check_files(files, settings_cls)
+        sources += [TomlConfigSettingsSource(settings_cls, toml_file=f) for f in files]
         return tuple(sources)
 
     @property

@@ -6,9 +6,15 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 DocType = Literal["regulation", "guidance", "manual"]
+
+
+class Section(BaseModel):
+    """A table of the settings: a key no field takes is an error, not a silently kept default."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def default_model_dir() -> Path:
@@ -19,7 +25,7 @@ def default_model_dir() -> Path:
     return Path(base) / "compliance-qa" / "models"
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     backend: Literal["llamacpp", "http"] = "llamacpp"
     preset: str = "dev-qwen2.5-0.5b"
     model_path: Path | None = Field(default=None, description="GGUF file; empty means the preset's packaged model")
@@ -35,7 +41,7 @@ class LLMSettings(BaseModel):
     seed: int = 42
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Section):
     backend: Literal["use", "sentence-transformers"] = "use"
     model_path: Path | None = Field(
         default=None, description="sentence-transformers model folder; empty means packaged"
@@ -46,7 +52,7 @@ class EmbeddingSettings(BaseModel):
     max_tokens: int = 256
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(Section):
     backend: Literal["edge", "qdrant"] = "edge"
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr = SecretStr("")
@@ -55,7 +61,7 @@ class StoreSettings(BaseModel):
     replication_factor: int = 1
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(Section):
     top_k: int = 5
     candidates: int = 40
     fusion: Literal["rrf", "dbsf"] = "rrf"
@@ -78,7 +84,7 @@ class RetrievalSettings(BaseModel):
         return self
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     chunk_tokens: int = 220
     chunk_overlap_sentences: int = 1
     max_file_mb: int = 100
@@ -93,20 +99,20 @@ class IngestSettings(BaseModel):
     )
 
 
-class UISettings(BaseModel):
+class UISettings(Section):
     language: Literal["ja", "en"] = "ja"
     host: str = "127.0.0.1"
     port: int = 8501
 
 
-class OIDCGrant(BaseModel):
+class OIDCGrant(Section):
     """What one IdP group gives its members in the app."""
 
     roles: list[Literal["staff", "compliance", "admin"]] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list, description="access groups (document restrictions)")
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(Section):
     session_timeout_minutes: float = Field(default=30, gt=0)
     questions_per_minute: int = 20
     max_question_chars: int = 2000

@@ -22,19 +22,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from core.schema import UNRESTRICTED, SearchFilter
 from retrieval.store.base import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from settings import Settings, load_settings
 from settings.model import StoreSettings
+from settings.strict import COMMAND_VARIABLES, setting_path, unknown_keys
 from tests.conftest import EN_MD, REPO, make_container
+from tests.helpers import run_cli
 
 DEPLOY = REPO / "deploy"
 OPERATIONS_MD = REPO / "docs" / "operations.md"
 PRODUCTION_PRESET = "qwen3-32b-2x4090-128k"
-CONTROL_VARS = {"CQA_SETTINGS_FILE"}
-"""Read by settings_customise_sources itself, not a field."""
 
 RESTRICTED_MD = """# Compliance Desk Handbook
 
@@ -240,36 +239,6 @@ def test_migrate_command_line(edge_data: Path, tmp_path: Path, monkeypatch, caps
 # --- deploy files vs. settings ---------------------------------------------------------------
 
 
-def setting_path(var: str) -> str | None:
-    """``CQA_LLM__HTTP_URL`` -> ``llm.http_url`` when that field exists in ``Settings``."""
-    if not var.startswith("CQA_"):
-        return None
-    model: type[BaseModel] = Settings
-    parts = var[4:].lower().split("__")
-    for i, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        if i == len(parts) - 1:
-            return ".".join(parts)
-        if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            return None
-        model = field.annotation
-    return None
-
-
-def unknown_keys(data: dict, model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
-    """Keys of a settings TOML that no field takes (Settings ignores extras, so typos would pass)."""
-    bad = []
-    for key, value in data.items():
-        field = model.model_fields.get(key)
-        if field is None:
-            bad.append(prefix + key)
-        elif isinstance(value, dict) and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            bad += unknown_keys(value, field.annotation, f"{prefix}{key}.")
-    return bad
-
-
 def compose() -> dict:
     return yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
 
@@ -339,21 +308,21 @@ def llm_server_argvs() -> dict[str, list[str]]:
 
 
 def test_every_cqa_variable_in_the_deploy_files_and_docs_is_a_setting():
-    assert setting_path("CQA_LLM__HTTP_URL") == "llm.http_url"
-    assert setting_path("CQA_LLM_HTTP_URL") is None and setting_path("CQA_LLM__NOPE") is None
+    assert setting_path("CQA_LLM__HTTP_URL", Settings) == "llm.http_url"
+    assert setting_path("CQA_LLM_HTTP_URL", Settings) is None and setting_path("CQA_LLM__NOPE", Settings) is None
     named = set()
     for path in [*DEPLOY.rglob("*"), OPERATIONS_MD]:
         if path.is_file():
             named |= set(re.findall(r"\bCQA_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
     assert {"CQA_PROFILE", "CQA_LLM__BACKEND", "CQA_LLM__HTTP_URL", "CQA_STORE__QDRANT_URL"} <= named
-    unknown = sorted(v for v in named if v not in CONTROL_VARS and setting_path(v) is None)
+    unknown = sorted(v for v in named if v not in COMMAND_VARIABLES and setting_path(v, Settings) is None)
     assert not unknown, f"not settings fields: {unknown}"
 
 
 def test_site_example_validates_and_the_deploy_environments_load(monkeypatch):
     site = DEPLOY / "site.example.toml"
     data = tomllib.loads(site.read_text(encoding="utf-8"))
-    assert not unknown_keys(data), unknown_keys(data)
+    assert not unknown_keys(data, Settings), unknown_keys(data, Settings)
     Settings.model_validate(data)
     assert "api_key" not in json.dumps(data), "secrets come from the environment, not the site file"
 
@@ -512,3 +481,15 @@ def test_operations_doc_names_real_commands():
     targets = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(encoding="utf-8"), re.M))
     for target in set(re.findall(r"`make ([a-z-]+)", text)):
         assert target in targets, target
+
+
+def test_an_unknown_setting_is_an_error_naming_it_and_where_it_came_from(tmp_path):
+    """A mistyped key is not dropped: the variable, or the key and its file, is named (with a hint)."""
+    proc = run_cli("qa", "question", data_dir=tmp_path, CQA_MODEL__PRESET="judge-1.5b")
+    assert proc.returncode != 0 and "CQA_MODEL__PRESET (did you mean CQA_LLM__PRESET?)" in proc.stderr
+    site = tmp_path / "site.toml"
+    site.write_text('[llm]\npreest = "judge-1.5b"\n', encoding="utf-8")
+    proc = run_cli("qa", "question", data_dir=tmp_path, CQA_SETTINGS_FILE=str(site))
+    assert proc.returncode != 0 and f"unknown setting 'llm.preest' in {site}" in proc.stderr
+    with pytest.raises(ValueError, match="extra_forbidden|Extra inputs"):
+        load_settings(data_dir=tmp_path, llm={"preest": "x"})
