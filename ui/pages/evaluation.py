@@ -18,6 +18,7 @@ from eval.judge_presets import JUDGE_PRESETS
 from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
 from ui.i18n import t
+from ui.markup import as_text
 from ui.state import container, eval_jobs, lang, requester
 
 user = guard(Permission.EVALUATE)
@@ -142,8 +143,8 @@ st.dataframe(table, hide_index=True, width="stretch")
 picked = st.selectbox(t("eval_details", L), [s.id for s in samples])
 sample = next(s for s in samples if s.id == picked)
 with st.container(border=True):
-    st.markdown(f"**{sample.question}**")
-    st.markdown(sample.answer or "—")
+    st.markdown(f"**{as_text(sample.question)}**")
+    st.markdown(as_text(sample.answer) or "—")
     st.json({"scores": sample.scores, "statuses": sample.statuses, "reasons": sample.reasons,
              "citations": sample.citations, "judge": sample.judge_details}, expanded=False)
     for ctx in sample.contexts[:5]:
