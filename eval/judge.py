@@ -47,7 +47,7 @@ from ragas.llms.base import InstructorBaseRagasLLM
 from core.errors import CQAError, ModelUnavailable
 from eval.judge_presets import JUDGE_PRESETS, judge_llm_preset, judge_sampling
 from eval.judge_prompts_ja import LANGUAGE_RULE, fixed_instruction
-from eval.metrics import JUDGE_METRICS, Score
+from eval.metrics import Score
 from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling, get_preset
 
@@ -474,6 +474,3 @@ def load_judge_chat(container, preset: str, model_path: Path | None = None) -> t
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"judge preset {preset!r} is not available: {exc}") from None
 
-
-def judge_metric_names(names: list[str]) -> list[str]:
-    return [n for n in names if n in JUDGE_METRICS]

@@ -57,9 +57,6 @@ class RetrievalService:
             legs.append((s.sparse_weight, self.store.leg_search(SPARSE, sparse, flt, s.candidates)))
         return weighted_rrf(legs, s.rrf_k, limit)
 
-    def retrieve_many(self, queries: list[str], flt: SearchFilter, k: int | None = None) -> list[list[Hit]]:
-        return [self.retrieve(q, flt, k) for q in queries]
-
     def neighbours(self, hit: Hit, flt: SearchFilter, radius: int = 1) -> list[Hit]:
         """Adjacent chunks of the same section and version, under the same store filter."""
         indexes = [hit.chunk_index + d for d in range(-radius, radius + 1) if d and hit.chunk_index + d >= 0]

@@ -101,8 +101,6 @@ class IngestSettings(Section):
 
 class UISettings(Section):
     language: Literal["ja", "en"] = "ja"
-    host: str = "127.0.0.1"
-    port: int = 8501
 
 
 class OIDCGrant(Section):
@@ -119,7 +117,6 @@ class SecuritySettings(Section):
     max_failed_logins: int = 5
     lockout_minutes: int = 15
     min_password_length: int = 10
-    audit_retention_days: int = 3650
     audit_anchor_path: Path | None = Field(
         default=None,
         description="Head anchor of the audit log (docs/security.md): a file outside the database, ideally on "
