@@ -98,6 +98,8 @@ def test_the_model_saying_the_documents_do_not_state_it_is_a_refusal_that_keeps_
     grounded = enforce_grounding(text, [GUIDE], REFUSAL)
     assert grounded.refusal_reason == "not_stated"
     assert grounded.text.startswith(REFUSAL) and "直ちに" in grounded.text and grounded.citations
+    alone = enforce_grounding(f"{REFUSAL}。", [GUIDE], REFUSAL)  # what is left of the refusal is no claim
+    assert alone.refusal_reason == "not_stated" and alone.removed == []
 
 
 def test_markdown_lists_survive_the_removal_of_an_unsupported_item():
