@@ -75,6 +75,7 @@ test-slow: setup models
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 doctor: setup
 	$(PY) -m scripts.doctor
