@@ -107,8 +107,8 @@ def describe(user: User) -> str:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     services = Container(load_settings()).auth  # the app's service: the site's password policy
     store = services.store

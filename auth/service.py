@@ -191,7 +191,7 @@ class AuthService:
     """The one way in: password sign-in, first-admin setup, single sign-on, password changes,
     sign-out and user administration (the form, the SSO callback, the Users page and
     ``python -m auth`` all call it). Built from the site settings by the composition root
-    (:class:`core.container.Container`), so the password policy, lockout and throttling are
+    (:class:`wiring.Container`), so the password policy, lockout and throttling are
     the site's everywhere.
 
     Throttling counts failed sign-ins in a sliding window per user name and per client (see

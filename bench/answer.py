@@ -34,8 +34,8 @@ GREEDY = Sampling(temperature=0.0, top_p=1.0, top_k=1)
 
 
 def _ingested_container(data_dir: Path):
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     container = Container(load_settings(data_dir=data_dir))
     container.ingest.ingest(

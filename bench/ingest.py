@@ -121,8 +121,8 @@ def _library_copy(files: list[Path], folder: Path) -> list[Path]:
 
 
 def ours(files: list[Path], data_dir: Path, editions: list[Path] | None = None) -> dict:
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     container = Container(load_settings(data_dir=data_dir))
     # outside the timed part, as for the baseline: open the store and registry, load the model and Sudachi's

@@ -41,9 +41,3 @@ def print_json(obj) -> None:
         obj = obj.model_dump(mode="json")
     print(json.dumps(obj, ensure_ascii=False))
 
-
-def open_container(store_wait_seconds: float = 0.0):
-    from core.container import Container
-    from settings import load_settings
-
-    return Container(load_settings(), store_wait_seconds=store_wait_seconds)

@@ -18,7 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from core.cli import ArgumentParser, UsageError, open_container, print_json, run
+from core.cli import ArgumentParser, UsageError, print_json, run
+from wiring import open_container
 
 VERIFIER_SET = Path(__file__).resolve().parent / "testsets" / "verifier_labelled.jsonl"
 

@@ -396,8 +396,8 @@ def open_index(
     settings by older code (the ingest code changes often; the 40-document ObliQA corpus takes long)."""
     from filelock import FileLock
 
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     base = load_settings(**overrides)
     root = Path(data_dir or base.data_dir) / "eval" / "retrieval"

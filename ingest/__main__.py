@@ -8,8 +8,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from core.cli import ArgumentParser, UsageError, open_container, print_json, run
+from core.cli import ArgumentParser, UsageError, print_json, run
 from core.text import printable
+from wiring import open_container
 
 
 def _parser() -> ArgumentParser:

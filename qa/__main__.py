@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-from core.cli import ArgumentParser, open_container, print_json, run
+from core.cli import ArgumentParser, print_json, run
+from wiring import open_container
 
 
 def _parser() -> ArgumentParser:

@@ -7,8 +7,9 @@ import json
 from datetime import date
 from pathlib import Path
 
-from core.cli import ArgumentParser, UsageError, open_container, print_json, run
+from core.cli import ArgumentParser, UsageError, print_json, run
 from core.schema import SearchFilter
+from wiring import open_container
 
 
 def _parser() -> ArgumentParser:

@@ -57,7 +57,7 @@ def _llm_loads(container) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from core.cli import open_container
+    from wiring import open_container
 
     container = open_container(store_wait_seconds=2.0)
     settings = container.settings

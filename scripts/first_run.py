@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli import open_container, run
+from core.cli import run
+from wiring import open_container
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

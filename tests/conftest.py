@@ -29,8 +29,8 @@ def corpus_path(*parts: str) -> Path:
 
 
 def make_container(data_dir: Path, **overrides):
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     return Container(load_settings(data_dir=data_dir, **overrides))
 

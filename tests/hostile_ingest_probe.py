@@ -26,8 +26,8 @@ def rss_mb() -> float:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     import core.offline  # noqa: F401
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     data_dir, files = Path(sys.argv[1]), [Path(f) for f in sys.argv[2:]]
     container = Container(load_settings(data_dir=data_dir))

@@ -734,8 +734,8 @@ def _site(tmp_path: Path, text: str) -> Path:
 def test_the_site_password_policy_and_lockout_apply_to_every_entry_point(tmp_path: Path, monkeypatch) -> None:
     """The form, first-admin setup and the CLI all use the service the composition root builds
     from the site file: a 12-character password passes the built-in policy but not this site's."""
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     data = tmp_path / "data"
     site = _site(tmp_path, "[security]\nmin_password_length = 14\nmax_failed_logins = 2\nlockout_minutes = 60\n")
@@ -873,8 +873,8 @@ def test_sso_cannot_remove_the_last_admin(store: UserStore, audit: AuditLog) -> 
 
 
 def test_sso_policy_from_site_settings(tmp_path: Path, monkeypatch) -> None:
-    from core.container import Container
     from settings import load_settings
+    from wiring import Container
 
     site = _site(tmp_path, """
 [security]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 import core.offline  # noqa: F401
-from core.container import Container
 from settings import load_settings
+from wiring import Container
 
 
 @st.cache_resource(show_spinner=False)

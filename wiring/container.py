@@ -168,3 +168,10 @@ class Container:
             store.close()
         if "registry" in self.__dict__:
             self.registry.close()
+
+
+def open_container(store_wait_seconds: float = 0.0) -> Container:
+    """The services of the site's settings (environment and site file), for a command line."""
+    from settings import load_settings
+
+    return Container(load_settings(), store_wait_seconds=store_wait_seconds)
