@@ -456,7 +456,7 @@ def load_judge_chat(container, preset: str, model_path: Path | None = None) -> t
     ``model_path``; the answering model's path and context overrides do not apply to it.
     With the ``http`` backend a judge of another preset still talks to the configured
     server, which serves whatever model it was started with."""
-    from llm.chat import build_chat_model
+    from llm.factory import build_chat_model
 
     settings = container.settings
     if preset == settings.llm.preset and model_path is None:

@@ -1,15 +1,13 @@
-"""The chat-model interface the services use, and the factory that picks a backend."""
+"""The chat-model interface the services use (backends implement it; ``llm.factory`` picks one)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from llm.presets import ModelPreset, Sampling, get_preset
-from settings import Settings
+from llm.presets import Sampling
 
 Message = dict[str, str]
 
@@ -85,41 +83,3 @@ def _partial_tag_suffix(text: str) -> int:
         if text.endswith(tag[:n]):
             return n
     return 0
-
-
-def effective_sampling(preset: ModelPreset, settings: Settings) -> Sampling:
-    base = preset.sampling
-    llm = settings.llm
-    return Sampling(
-        temperature=base.temperature if llm.temperature is None else llm.temperature,
-        top_p=base.top_p if llm.top_p is None else llm.top_p,
-        top_k=base.top_k if llm.top_k is None else llm.top_k,
-        repeat_penalty=base.repeat_penalty,
-    )
-
-
-def resolve_model_path(settings: Settings, preset: ModelPreset) -> Path:
-    from llm.model_files import assemble_packaged
-
-    if settings.llm.model_path:
-        return Path(settings.llm.model_path)
-    if preset.packaged is None:
-        from core.errors import ModelUnavailable
-
-        raise ModelUnavailable(f"preset {preset.name!r} has no packaged model: set CQA_LLM__MODEL_PATH to its GGUF")
-    return assemble_packaged(preset.packaged, settings.model_dir)
-
-
-def build_chat_model(settings: Settings, preset_name: str | None = None) -> ChatModel:
-    """The configured backend: in-process llama.cpp or an OpenAI-compatible server."""
-    preset = get_preset(preset_name or settings.llm.preset)
-    match settings.llm.backend:
-        case "llamacpp":
-            from llm.llamacpp_chat import LlamaCppChat
-
-            return LlamaCppChat(resolve_model_path(settings, preset), preset, settings.llm)
-        case "http":
-            from llm.http_chat import HttpChat
-
-            return HttpChat(settings.llm, preset)
-    raise ValueError(f"unknown LLM backend {settings.llm.backend!r}")

@@ -137,13 +137,13 @@ class Container:
         return FeedbackStore(self.settings.feedback_path)
 
     def chat_model(self, preset: str | None = None):
-        from llm.chat import build_chat_model
+        from llm.factory import build_chat_model
 
         return build_chat_model(self.settings, preset)
 
     @property
     def answers(self):
-        from llm.chat import effective_sampling
+        from llm.factory import effective_sampling
         from llm.presets import get_preset
         from qa.service import AnswerService
 
