@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from audit._cli import EXIT_FAILURE, EXIT_OK, OneLineParser, UsageError, cli_actor, iso_day, run
 from audit.log import ACTIONS, AUDIT_DB_NAME, AuditError, AuditLog, VerifyResult
+from core.admin_cli import EXIT_FAILURE, EXIT_OK, OneLineParser, UsageError, cli_actor, iso_day, run
 
 PROG = "python -m audit"
 
@@ -67,8 +67,8 @@ def _reader_options(p: argparse.ArgumentParser) -> None:
 def reader_scope(args: argparse.Namespace, log: AuditLog, purpose: str):
     """The scope the records are read with; an unrestricted read is itself an audit record."""
     from core.schema import UNRESTRICTED, SearchFilter
-    from qa.users import requester_for
     from settings import load_settings
+    from wiring import requester_for
 
     if args.unrestricted:
         log.append(cli_actor(), "unrestricted_scope", {"purpose": purpose})

@@ -15,7 +15,6 @@ import getpass
 import json
 import sys
 
-from audit._cli import EXIT_OK, OneLineParser, UsageError, cli_actor, run
 from auth.store import (
     PasswordPolicyError,
     User,
@@ -24,6 +23,7 @@ from auth.store import (
     normalize_roles,
     validate_name,
 )
+from core.admin_cli import EXIT_OK, OneLineParser, UsageError, cli_actor, run
 
 PROG = "python -m auth"
 

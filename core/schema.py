@@ -200,3 +200,15 @@ class ChatTurn:
     role: Literal["user", "assistant"]
     content: str
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks: their name for the audit trail and their access groups for the filter (no defaults: an
+    answer is always given to someone, within their scope)."""
+
+    name: str
+    groups: tuple[str, ...]
+
+    def search_filter(self, **kwargs) -> SearchFilter:
+        return SearchFilter(access_groups=self.groups, **kwargs)

@@ -257,8 +257,8 @@ def _cmd_gate(args) -> int:
 
 def _cmd_export(args) -> int:
     from eval.report import export_csv, export_html
-    from qa.users import requester_for
     from settings import load_settings
+    from wiring import requester_for
 
     if not args.csv and not args.html:
         raise UsageError("export needs --csv FILE and/or --html FILE")

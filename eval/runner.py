@@ -360,7 +360,7 @@ def run_testset(
         else:
             budgets = {}
 
-        from qa.users import requester_for
+        from auth.requesters import requester_for
 
         # as `qa` and `retrieval`: the named user's groups, or public documents only
         requester = requester_for(settings, opts["user"])

@@ -20,7 +20,7 @@ def _parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     from qa.service import AnswerEvent, TokenEvent
-    from qa.users import requester_for
+    from wiring import requester_for
 
     args = _parser().parse_args(argv)
     container = open_container(store_wait_seconds=5.0)

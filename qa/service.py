@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from core.errors import CQAError
-from core.schema import Answer, ChatTurn, Hit, SearchFilter, Timings
+from core.schema import Answer, ChatTurn, Hit, Requester, SearchFilter, Timings
 from core.text import detect_language
 from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling
@@ -22,18 +22,6 @@ from retrieval.service import RetrievalService, rrf_order
 from settings.model import LLMSettings, RetrievalSettings
 
 _CONTEXT_MARGIN = 64
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Who asks: their name for the audit trail and their access groups for the filter (no defaults: an
-    answer is always given to someone, within their scope)."""
-
-    name: str
-    groups: tuple[str, ...]
-
-    def search_filter(self, **kwargs) -> SearchFilter:
-        return SearchFilter(access_groups=self.groups, **kwargs)
 
 
 def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:

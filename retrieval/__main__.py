@@ -25,7 +25,7 @@ def _parser() -> ArgumentParser:
 
 
 def search_filter_for(container, user: str | None, **kwargs) -> SearchFilter:
-    from qa.users import requester_for
+    from wiring import requester_for
 
     return requester_for(container.settings, user).search_filter(**kwargs)
 

@@ -24,7 +24,7 @@ def lang() -> str:
 
 def requester():
     """The signed-in user as the services see them (name for the audit, groups for the filter)."""
-    from qa.service import Requester
+    from core.schema import Requester
 
     user = st.session_state.get("user")
     if user is None:

@@ -1,4 +1,5 @@
-"""Small helpers shared by the ``auth`` and ``audit`` command lines."""
+"""Small helpers shared by the administration command lines (`python -m auth`, `python -m audit`): one-line
+usage errors, exit codes, YYYY-MM-DD arguments and the CLI actor recorded in the audit log."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""Who is asking, for the CLIs: a named user's access groups, or only public documents."""
+"""Who is asking, for the CLIs and the evaluation: a named user's access groups, or only public documents."""
 
 from __future__ import annotations
 
+from auth.roles import access_groups
+from auth.store import UserStore
 from core.errors import CQAError
-from qa.service import Requester
+from core.schema import Requester
 from settings import Settings
 
 
@@ -11,9 +13,6 @@ def requester_for(settings: Settings, user: str | None) -> Requester:
     """Without ``--user`` a CLI sees public documents only; with it, that user's groups."""
     if user is None:
         return Requester(name="cli", groups=())
-    from auth.roles import access_groups
-    from auth.store import UserStore
-
     account = UserStore(settings.data_dir / "users.sqlite3").get(user)
     if account is None or account.disabled:
         raise CQAError(f"no active user named {user!r}")
