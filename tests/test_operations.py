@@ -229,6 +229,12 @@ def test_migrate_command_line(edge_data: Path, tmp_path: Path, monkeypatch, caps
     assert main(["--to-path", str(tmp_path / "rehearsal"), "--batch", "5", "--collection", "rehearsal", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["collection"] == "rehearsal" and report["copied"] == report["source_points"]
+    from audit.log import AuditLog
+    from settings import load_settings
+    from tests.helpers import EVERYTHING
+
+    [read] = AuditLog.from_settings(load_settings()).search(action="unrestricted_scope", reader=EVERYTHING)
+    assert read.detail == {"purpose": "store migration", "target": f"local:{tmp_path / 'rehearsal'}"}
     with pytest.raises(UsageError):
         main([])
     monkeypatch.delenv("CQA_TEST_NO_SUCH_KEY", raising=False)
