@@ -420,12 +420,12 @@ def open_index(
             info = json.loads(done.read_text(encoding="utf-8"))
             if info.get("fingerprint", {}).get("code") != facts["code"]:
                 info["stale"] = True
-            return Index(_with_experiments(Container(settings, store_wait_seconds=600), experiments), path, info,
-                         reused=True)
+            container = Container(settings, store_wait_seconds=600, **_experiment_components(settings, experiments))
+            return Index(container, path, info, reused=True)
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        container = _with_experiments(Container(settings, store_wait_seconds=600), experiments)
+        container = Container(settings, store_wait_seconds=600, **_experiment_components(settings, experiments))
         try:
             info = _build(container, dataset, path, root, facts)
         except BaseException:
@@ -506,13 +506,15 @@ def _code_hash(function) -> str:
     return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:12]
 
 
-def _with_experiments(container, experiments: tuple[str, ...]):
+def _experiment_components(settings, experiments: tuple[str, ...]) -> dict:
+    """The components the experiments replace, as the container's keyword arguments."""
+    components = {}
     for name in experiments:
         if name == "latin-surface":
-            container.__dict__["_sparse"] = _latin_surface_sparse(container.settings.retrieval.sparse_tokenizer)
+            components["sparse"] = _latin_surface_sparse(settings.retrieval.sparse_tokenizer)
         elif name not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
-    return container
+    return components
 
 
 def _stale_index(root: Path, corpus_id: str, facts: dict) -> Path | None:

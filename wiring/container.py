@@ -12,11 +12,15 @@ from settings import Settings
 
 
 class Container:
-    def __init__(self, settings: Settings, store_wait_seconds: float = 0.0) -> None:
+    def __init__(self, settings: Settings, store_wait_seconds: float = 0.0, *, sparse=None) -> None:
+        """``sparse``: a sparse encoder to use instead of the one the settings describe (the retrieval
+        harness's experiments measure candidate encoders this way)."""
         self.settings = settings
         self._store_wait = store_wait_seconds
         self._lock = threading.RLock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if sparse is not None:
+            self.__dict__["_sparse"] = sparse
 
     def _build(self, name: str, factory):
         with self._lock:
