@@ -266,8 +266,8 @@ def main(argv: list[str]) -> int:
     else:
         client = QdrantClient(path=str(args.to_path))
         name = f"local:{args.to_path}"
-    from core.admin_cli import cli_actor
     from audit.log import AuditLog
+    from core.admin_cli import cli_actor
 
     # every document's text, whoever may read it, is copied: an unrestricted read, on the audit trail first
     AuditLog.from_settings(settings).append(cli_actor(), "unrestricted_scope",
