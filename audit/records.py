@@ -8,6 +8,23 @@ DOCUMENT_TEXT = ("answer", "citations")
 """What an answer record holds that came from the documents (the question is the asker's own words)."""
 
 
+def record_answer(log, requester_name: str, answer: Answer, index_version: str) -> None:
+    """Put an answer (or a refusal) on the audit trail (``log``: an ``audit.log.AuditLog``)."""
+    action, detail = answer_record(answer, index_version)
+    log.append(requester_name, action, detail)
+
+
+def record_feedback(store, log, feedback) -> int:
+    """Store a thumbs up/down (``store.add``), then put it on the audit trail; returns the stored id."""
+    feedback_id = store.add(feedback)
+    log.append(
+        feedback.user, "feedback",
+        {"id": feedback_id, "positive": feedback.positive, "comment": feedback.comment,
+         "question": feedback.question},
+    )
+    return feedback_id
+
+
 def answer_record(answer: Answer, index_version: str) -> tuple[str, dict]:
     """(action, detail) for an answer: ``refuse`` or ``answer`` with sources, versions, timings."""
     detail = {

@@ -119,20 +119,17 @@ class Container:
         return RateLimiter(self.settings.security.questions_per_minute, 60)
 
     def record_answer(self, requester, answer) -> None:
-        from audit.records import answer_record
+        """The answer service's ``on_answer``: the answer on the audit trail (``audit.records``)."""
+        from audit.records import record_answer
 
-        action, detail = answer_record(answer, self.registry.index_version())
-        self.audit.append(requester.name, action, detail)
+        index_version = self.registry.index_version()
+        record_answer(self.audit, requester.name, answer, index_version)
 
     def record_feedback(self, feedback) -> int:
-        """Store a thumbs up/down and put it on the audit trail."""
-        feedback_id = self.feedback.add(feedback)
-        self.audit.append(
-            feedback.user, "feedback",
-            {"id": feedback_id, "positive": feedback.positive, "comment": feedback.comment,
-             "question": feedback.question},
-        )
-        return feedback_id
+        """Store a thumbs up/down and put it on the audit trail (``audit.records``)."""
+        from audit.records import record_feedback
+
+        return record_feedback(self.feedback, self.audit, feedback)
 
     @cached_property
     def feedback(self):
