@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from core.cli import ArgumentParser, UsageError, print_json, run
-from wiring import open_container
+from wiring import Container, open_container
 
 VERIFIER_SET = Path(__file__).resolve().parent / "testsets" / "verifier_labelled.jsonl"
 
@@ -346,7 +346,7 @@ def main(argv: list[str]) -> int:
             raise UsageError("`retrieval` is not available in this checkout (eval/retrieval_quality.py is missing)")
         from eval.retrieval_quality import main_retrieval
 
-        return main_retrieval(argv[1:])
+        return main_retrieval(argv[1:], make_container=Container)
     args = _parser().parse_args(argv)
     if args.command is None:
         raise UsageError("choose a command: run, list, compare, gate, export, import-obliqa, retrieval (see --help)")

@@ -389,15 +389,18 @@ def open_index(
     rebuild: bool = False,
     experiments: tuple[str, ...] = (),
     reuse_stale: bool = False,
+    *,
+    make_container,
 ) -> Index:
     """The dataset's corpus ingested under the given settings: reused when already built.
+
+    ``make_container``: the composition root's ``Container`` (the entry point passes it in; one per index).
 
     ``reuse_stale``: when no index matches the current code, reuse the newest one built with the same
     settings by older code (the ingest code changes often; the 40-document ObliQA corpus takes long)."""
     from filelock import FileLock
 
     from settings import load_settings
-    from wiring import Container
 
     base = load_settings(**overrides)
     root = Path(data_dir or base.data_dir) / "eval" / "retrieval"
@@ -420,12 +423,14 @@ def open_index(
             info = json.loads(done.read_text(encoding="utf-8"))
             if info.get("fingerprint", {}).get("code") != facts["code"]:
                 info["stale"] = True
-            container = Container(settings, store_wait_seconds=600, **_experiment_components(settings, experiments))
+            components = _experiment_components(settings, experiments)
+            container = make_container(settings, store_wait_seconds=600, **components)
             return Index(container, path, info, reused=True)
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        container = Container(settings, store_wait_seconds=600, **_experiment_components(settings, experiments))
+        components = _experiment_components(settings, experiments)
+        container = make_container(settings, store_wait_seconds=600, **components)
         try:
             info = _build(container, dataset, path, root, facts)
         except BaseException:
@@ -684,13 +689,15 @@ def evaluate(
     experiments: tuple[str, ...] = (),
     reuse_stale: bool = False,
     rankings: bool = False,
+    *,
+    make_container,
 ) -> dict:
     """``rankings``: also return each query's ranked chunk ids (to compare with the CLI's)."""
     from core.schema import UNRESTRICTED, SearchFilter
 
     overrides = overrides or {}
     index = open_index(dataset, overrides, data_dir=data_dir, rebuild=rebuild, experiments=experiments,
-                       reuse_stale=reuse_stale)
+                       reuse_stale=reuse_stale, make_container=make_container)
     container = index.container
     try:
         settings = container.settings
@@ -888,7 +895,8 @@ def _parser() -> ArgumentParser:
     return p
 
 
-def main_retrieval(argv: list[str]) -> int:
+def main_retrieval(argv: list[str], make_container) -> int:
+    """``python -m eval retrieval``; ``make_container``: the composition root's ``Container``."""
     args = _parser().parse_args(argv)
     if args.k < 1 or (args.limit is not None and args.limit < 1):
         raise UsageError("--k and --limit must be positive")
@@ -905,7 +913,7 @@ def main_retrieval(argv: list[str]) -> int:
     result = evaluate(
         dataset, overrides, k=args.k, limit=args.limit, mode=args.mode, data_dir=args.data_dir,
         rebuild=args.rebuild, depth=args.depth, rrf_weights=weights, experiments=tuple(args.experiment),
-        reuse_stale=args.reuse_stale,
+        reuse_stale=args.reuse_stale, make_container=make_container,
     )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -914,5 +922,7 @@ def main_retrieval(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    run(main_retrieval)
+if __name__ == "__main__":  # python -m eval.retrieval_quality: the same as python -m eval retrieval
+    from eval.__main__ import main
+
+    run(lambda argv: main(["retrieval", *argv]))

@@ -17,6 +17,7 @@ from eval.retrieval_quality import (
     score_passages,
 )
 from tests.conftest import corpus_path
+from wiring import Container
 
 PASSAGE = (
     "A Relevant Person must establish and maintain effective policies, procedures, systems and controls "
@@ -144,7 +145,7 @@ def test_jfinteb_wikinews_sample_end_to_end(tmp_path, capsys):
     corpus_path("ja", "jfinteb", "wikinews", "docs.jsonl")
     argv = ["--dataset", "jfinteb-wikinews", "--limit", "20", "--max-docs", "200", "--json",
             "--data-dir", str(tmp_path)]
-    assert main_retrieval(argv) == 0
+    assert main_retrieval(argv, make_container=Container) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["dataset"] == "jfinteb-wikinews" and result["queries"] == 20 and result["k"] == 10
     assert set(result["metrics"]) >= {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
@@ -155,12 +156,12 @@ def test_jfinteb_wikinews_sample_end_to_end(tmp_path, capsys):
     assert result["metrics"]["ndcg@10"] >= NDCG_FLOOR, result["metrics"]
 
     # A second run with a query-time override reuses the index.
-    assert main_retrieval([*argv, "--set", "retrieval.fusion=dbsf"]) == 0
+    assert main_retrieval([*argv, "--set", "retrieval.fusion=dbsf"], make_container=Container) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["index"]["reused"] and again["settings"]["retrieval.fusion"] == "dbsf"
 
     # The ingest benchmark baseline's chunking gets an index of its own.
-    assert main_retrieval([*argv, "--experiment", "llamaindex-chunks"]) == 0
+    assert main_retrieval([*argv, "--experiment", "llamaindex-chunks"], make_container=Container) == 0
     baseline = json.loads(capsys.readouterr().out)
     assert not baseline["index"]["reused"] and baseline["settings"]["experiments"] == ["llamaindex-chunks"]
     assert baseline["index"]["chunks"] != result["index"]["chunks"]
@@ -198,7 +199,7 @@ def test_the_harness_ranks_exactly_as_python_m_ingest_and_python_m_retrieval_do(
     dataset = Dataset(name="dev-pages", corpus_id="samples", corpus_label="samples", level="page",
                       queries=[Query(qid, text, gold_units=gold) for qid, text in questions.items()],
                       files=lambda workdir: [SAMPLES], published=[])
-    result = evaluate(dataset, data_dir=tmp_path / "harness", rankings=True)
+    result = evaluate(dataset, data_dir=tmp_path / "harness", rankings=True, make_container=Container)
     assert result["floor"]["units"] > 0 and 0.0 <= result["floor"]["metrics"]["page_hit@1"] <= 1.0
 
     data = tmp_path / "cli"
