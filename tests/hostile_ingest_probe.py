@@ -23,6 +23,15 @@ def rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set since it started (VmHWM). Not ru_maxrss: Linux carries that over from
+    the process that forked this one (a pytest holding a model reads as a 3 GB peak here)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO))
     import core.offline  # noqa: F401
@@ -41,7 +50,7 @@ def main() -> None:
     started = time.perf_counter()
     report = service.ingest(files, actor="hostile-probe")
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     container.close()
     deadline = time.monotonic() + 15
     while multiprocessing.active_children() and time.monotonic() < deadline:
