@@ -30,13 +30,13 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import core.offline  # noqa: F401
 from audit.log import AUDIT_DB_NAME, GENESIS_HASH, AuditLog, canonical_json, format_ts, record_hash
+from bench.memory import PeakRss
 from core.cli import ArgumentParser, UsageError, run
 from core.schema import SearchFilter
 
@@ -114,29 +114,6 @@ def fill(log: AuditLog, n: int, seed: int = 7) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class _PeakRss(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.start_mib = self.peak_mib = _rss_mib()
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(0.02):
-            self.peak_mib = max(self.peak_mib, _rss_mib())
-
-    def stop(self) -> float:
-        self._done.set()
-        self.join()
-        return round(self.peak_mib - self.start_mib, 1)
-
-
 def _timed(fn, repeats: int = REPEATS) -> dict:
     fn()  # warm: the first read pulls pages into the OS cache for both logs alike
     times = []
@@ -150,12 +127,12 @@ def _timed(fn, repeats: int = REPEATS) -> dict:
 
 def _once(fn) -> tuple[object, float, float]:
     gc.collect()
-    sampler = _PeakRss()
+    sampler = PeakRss()
     sampler.start()
     started = time.perf_counter()
     result = fn()
     seconds = time.perf_counter() - started
-    return result, round(seconds, 2), sampler.stop()
+    return result, round(seconds, 2), round(sampler.stop(), 1)
 
 
 def page_calls(log: AuditLog) -> dict:

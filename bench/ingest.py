@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import core.offline  # noqa: F401
+from bench.memory import PeakRss
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SETS = {
@@ -39,38 +38,8 @@ def _files(name: str, limit: int | None) -> list[Path]:
     return files[:limit] if limit else files
 
 
-def _rss_mib(pid: int | str = "self") -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:  # a worker that just exited
-        pass
-    return 0.0
-
-
-class _PeakRss(threading.Thread):
-    """Samples the resident memory of this process plus its worker processes (read-ahead)
-    every 20 ms. Not tracemalloc: that slows pure-Python code (pypdf) and does not see workers."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.start_mib = self.peak_mib = _rss_mib()
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(0.02):
-            total = _rss_mib() + sum(_rss_mib(p.pid) for p in multiprocessing.active_children())
-            self.peak_mib = max(self.peak_mib, total)
-
-    def stop(self) -> float:
-        self._done.set()
-        self.join()
-        return self.peak_mib - self.start_mib
-
-
 def _measure(fn):
-    sampler = _PeakRss()
+    sampler = PeakRss()
     sampler.start()
     started = time.perf_counter()
     result = fn()
