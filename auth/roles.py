@@ -43,10 +43,12 @@ assert set(ROLE_PERMISSIONS) == ROLES
 PAGES: tuple[tuple[str, Permission], ...] = (
     ("chat", Permission.CHAT),
     ("evaluate", Permission.EVALUATE),
+    ("feedback", Permission.EVALUATE),
     ("ingest", Permission.INGEST),
     ("users", Permission.MANAGE_USERS),
     ("audit", Permission.VIEW_AUDIT),
     ("settings", Permission.VIEW_SETTINGS),
+    ("account", Permission.CHAT),
 )
 """UI page keys in menu order, each with the permission it needs."""
 
@@ -77,11 +79,11 @@ def require(user: User | None, permission: str | Permission) -> None:
     """Raise :class:`AccessDenied` unless ``user`` holds ``permission``."""
     perm = _permission(permission)
     if user is None:
-        raise AccessDenied("Please sign in first.")
+        raise AccessDenied("Please sign in first.", key="sign_in_first")
     if user.disabled:
-        raise AccessDenied("This account is disabled.")
+        raise AccessDenied("This account is disabled.", key="account_disabled")
     if perm not in permissions(user):
-        raise AccessDenied(f"Access denied: {user.name} may not use {perm.value!r}.")
+        raise AccessDenied(f"Access denied: {user.name} may not use {perm.value!r}.", key="forbidden")
 
 
 def allowed_pages(user: User | None) -> list[str]:

@@ -74,7 +74,13 @@ class UserAdmin:
         self._record("reset_password", user.name, must_change_password=must_change_password)
         return user
 
+    def _not_self(self, name: str, action: str) -> None:
+        """An admin cannot delete or disable the account they act with (the last admin is kept by the store)."""
+        if self.via == "ui" and str(name).lower() == self.actor.lower():
+            raise UserError(f"you cannot {action} your own account", key=f"{action}_self")
+
     def disable(self, name: str) -> User:
+        self._not_self(name, "disable")
         user = self.store.disable(name)
         self._record("disable", user.name)
         return user
@@ -106,6 +112,7 @@ class UserAdmin:
         return user
 
     def delete(self, name: str) -> None:
+        self._not_self(name, "delete")
         user = self.store.get(name)
         self.store.delete(name)
         self._record("delete", user.name if user else name)
@@ -236,9 +243,10 @@ class AuthService:
                              self.per_client.retry_after("client:" + client, moment)) if w is not None]
         if waits:
             wait = max(waits)
+            seconds = max(1, math.ceil(wait))
             raise RateLimited(
-                f"Too many failed sign-ins. Please wait {max(1, math.ceil(wait))} second(s) and try again.",
-                retry_after=wait,
+                f"Too many failed sign-ins. Please wait {seconds} second(s) and try again.",
+                retry_after=wait, key="too_many_sign_ins", params={"seconds": seconds},
             )
 
     def _count_failure(self, name: object, client: str, moment: float | None) -> None:
@@ -331,7 +339,7 @@ class AuthService:
                 refusal = "sso_last_admin"
         until = self.store.record_failed_sign_in(name, moment)
         if until is not None and until > moment:
-            raise AuthError(UserStore._locked_message(until, moment), "locked")
+            raise UserStore._locked(until, moment)
         if refusal == "disabled":
             raise AuthError("This account is disabled. Ask an administrator.", "disabled")
         raise AuthError(SSO_REFUSED, refusal)

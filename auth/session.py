@@ -20,8 +20,9 @@ from core.errors import CQAError
 class RateLimited(CQAError):
     """Too many requests from one user; ``retry_after`` is in seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, *, key: str | None = None,
+                 params: dict | None = None) -> None:
+        super().__init__(message, key=key, params=params)
         self.retry_after = retry_after
 
 
@@ -83,10 +84,11 @@ class RateLimiter:
         with self._lock:
             wait = self._wait(self._key(user), moment)
             if wait is not None:
+                seconds = max(1, math.ceil(wait))
                 raise RateLimited(
                     f"Too many requests: at most {self.max_events} per {self._window()}. "
-                    f"Please wait {max(1, math.ceil(wait))} second(s) and try again.",
-                    retry_after=wait,
+                    f"Please wait {seconds} second(s) and try again.",
+                    retry_after=wait, key="too_many_requests", params={"seconds": seconds},
                 )
             self._add(self._key(user), moment)
 

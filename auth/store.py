@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,9 +19,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Column, Connection, Integer, MetaData, Row, Table, Text, delete, insert, select, update
 
 from core.errors import CQAError
-from core.sqlite import immediate_transaction
+from db import Database
+from db.statements import upsert
 
 USERS_DB_NAME = "users.sqlite3"
 ROLES: frozenset[str] = frozenset({"staff", "compliance", "admin"})
@@ -33,36 +33,44 @@ MAX_PASSWORD_LEN = 1024
 
 GENERIC_AUTH_FAILURE = "Sign-in failed: wrong user name or password."
 SSO_REFUSED = "Your single sign-on account has no access to this app. Ask an administrator."
+_REASON_KEYS = {  # what the app says for a refused sign-in (core.errors: message keys)
+    "bad_credentials": "sign_in_failed", "locked": "account_locked", "disabled": "account_disabled",
+    "must_change_password": "must_change_password", "sso_expired": "sso_expired",
+}
 PASSWORD_SOURCE, OIDC_SOURCE = "password", "oidc"
 FAILED_NAME_KEEP = timedelta(days=30)
 """How long the failure count of a name that is not an account is kept after its last failure."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-    pw_hash TEXT NOT NULL,
-    roles TEXT NOT NULL,
-    groups_json TEXT NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    password_changed_at TEXT NOT NULL,
-    failed_attempts INTEGER NOT NULL DEFAULT 0,
-    locked_until TEXT,
-    must_change_password INTEGER NOT NULL DEFAULT 0,
-    last_login_at TEXT,
-    source TEXT NOT NULL DEFAULT 'password'
-);
-CREATE TABLE IF NOT EXISTS failed_names (
-    name_key TEXT NOT NULL PRIMARY KEY,
-    failed_attempts INTEGER NOT NULL,
-    locked_until TEXT,
-    updated_at TEXT NOT NULL
-);
-"""
-_COLUMNS = (
-    "name, roles, groups_json, disabled, created_at, failed_attempts, locked_until,"
-    " must_change_password, last_login_at, source"
+_METADATA = MetaData()
+USERS = Table(
+    "users",
+    _METADATA,
+    Column("name", Text, primary_key=True),  # COLLATE NOCASE on SQLite (db/migrations/users): names ignore case
+    Column("pw_hash", Text, nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("groups_json", Text, nullable=False),
+    Column("disabled", Integer, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("password_changed_at", Text, nullable=False),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", Text),
+    Column("must_change_password", Integer, nullable=False),
+    Column("last_login_at", Text),
+    Column("source", Text, nullable=False),
+)
+FAILED_NAMES = Table(
+    "failed_names",
+    _METADATA,
+    Column("name_key", Text, primary_key=True),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", Text),
+    Column("updated_at", Text, nullable=False),
+)
+_U, _F = USERS.c, FAILED_NAMES.c
+_USER_COLUMNS = (
+    _U.name, _U.roles, _U.groups_json, _U.disabled, _U.created_at, _U.failed_attempts, _U.locked_until,
+    _U.must_change_password, _U.last_login_at, _U.source,
 )
 
 
@@ -74,8 +82,9 @@ class AuthError(CQAError):
     ``sso_no_role``, ``sso_bad_name`` and ``sso_password_account``.
     """
 
-    def __init__(self, message: str, reason: str = "bad_credentials") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, reason: str = "bad_credentials", *, key: str | None = None,
+                 params: dict | None = None) -> None:
+        super().__init__(message, key=key or _REASON_KEYS.get(reason, "sso_refused"), params=params)
         self.reason = reason
 
 
@@ -130,7 +139,8 @@ def _parse(text: str | None) -> datetime | None:
 def validate_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise UserError(
-            "invalid user name: use 1-64 characters from letters, digits, '.', '_', '@' and '-'"
+            "invalid user name: use 1-64 characters from letters, digits, '.', '_', '@' and '-'",
+            key="invalid_user_name",
         )
     return name
 
@@ -142,10 +152,11 @@ def normalize_roles(roles: Iterable[str] | str) -> tuple[str, ...]:
     unknown = cleaned - ROLES
     if unknown:
         raise UserError(
-            f"unknown role(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(ROLES))})"
+            f"unknown role(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(ROLES))})",
+            key="unknown_roles", params={"roles": ", ".join(sorted(unknown)), "known": ", ".join(sorted(ROLES))},
         )
     if not cleaned:
-        raise UserError("a user needs at least one role")
+        raise UserError("a user needs at least one role", key="no_role")
     return tuple(sorted(cleaned))
 
 
@@ -158,7 +169,8 @@ def normalize_groups(groups: Iterable[str] | str | None) -> tuple[str, ...]:
     bad = sorted(g for g in cleaned if not GROUP_RE.fullmatch(g))
     if bad:
         raise UserError(
-            f"invalid access group(s): {', '.join(bad)} (letters, digits, '.', '_', '-'; up to 64)"
+            f"invalid access group(s): {', '.join(bad)} (letters, digits, '.', '_', '-'; up to 64)",
+            key="invalid_groups", params={"groups": ", ".join(bad)},
         )
     return tuple(sorted(cleaned))
 
@@ -187,48 +199,35 @@ class UserStore:
     ) -> None:
         if min_password_length < 1 or max_failed_attempts < 1 or lockout_minutes <= 0:
             raise ValueError("password length, attempts and lockout minutes must be positive")
-        self.db_path = Path(db_path)
+        self.db_path = db_path if isinstance(db_path, str) and "://" in db_path else Path(db_path)
         self.min_password_length = min_password_length
         self.max_failed_attempts = max_failed_attempts
         self.lockout = timedelta(minutes=lockout_minutes)
         self._hasher = hasher or PasswordHasher()
-        self._busy_timeout = busy_timeout
         self._dummy_hash: str | None = None
-        self._init()
+        # a new file is created owner-only (password hashes); an older one gets its missing columns (db.migrate)
+        self._db = Database(
+            self.db_path, "users", busy_timeout=busy_timeout, wal=True, file_mode=0o600
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> UserStore:
-        return cls(Path(settings.data_dir) / USERS_DB_NAME, **kwargs)
+        return cls(settings.database.target(Path(settings.data_dir) / USERS_DB_NAME), **kwargs)
 
-    # ----------------------------------------------------------------- sqlite
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db_path, timeout=self._busy_timeout, isolation_level=None)
-        try:
-            yield conn
-        finally:
-            conn.close()
+    # ----------------------------------------------------------------- database
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as conn, immediate_transaction(conn):
+    def _connection(self) -> Iterator[Connection]:
+        with self._db.read() as conn:
             yield conn
 
-    def _init(self) -> None:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.db_path.exists()
-        with self._connection() as conn:
-            if created:
-                os.chmod(self.db_path, 0o600)  # password hashes: owner only
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
-            if "source" not in columns:  # a users file from before single sign-on accounts
-                conn.execute("ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'password'")
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._db.write() as conn:
+            yield conn
 
     @staticmethod
-    def _user(row: tuple) -> User:
+    def _user(row: Row | tuple) -> User:
         name, roles, groups, disabled, created, failed, locked, must_change, last_login, source = row
         return User(
             name=name,
@@ -243,38 +242,41 @@ class UserStore:
             source=source,
         )
 
-    def _get_in(self, conn: sqlite3.Connection, name: str) -> User:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+    def _get_in(self, conn: Connection, name: str) -> User:
+        row = conn.execute(select(*_USER_COLUMNS).where(_U.name == name)).fetchone()
         if row is None:
-            raise UserError(f"no such user: {name}")
+            raise UserError(f"no such user: {name}", key="no_such_user", params={"name": name})
         return self._user(row)
 
     @staticmethod
-    def _enabled_admins(conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute("SELECT name, roles FROM users WHERE disabled = 0").fetchall()
+    def _enabled_admins(conn: Connection) -> list[str]:
+        rows = conn.execute(select(_U.name, _U.roles).where(_U.disabled == 0)).all()
         return [name for name, roles in rows if "admin" in json.loads(roles)]
 
-    def _keep_an_admin(self, conn: sqlite3.Connection, name: str, action: str) -> None:
+    def _keep_an_admin(self, conn: Connection, name: str, action: str) -> None:
         admins = self._enabled_admins(conn)
         if [a.lower() for a in admins] == [name.lower()]:
-            raise UserError(f"cannot {action} {name}: it is the last enabled admin")
+            raise UserError(f"cannot {action} {name}: it is the last enabled admin", key="last_admin",
+                            params={"name": name})
 
     # ----------------------------------------------------------------- passwords
 
     def check_password_policy(self, password: str, name: str | None = None) -> None:
         if not isinstance(password, str):
-            raise PasswordPolicyError("the password must be text")
+            raise PasswordPolicyError("the password must be text", key="password_not_text")
         if len(password) < self.min_password_length:
             raise PasswordPolicyError(
-                f"the password must have at least {self.min_password_length} characters"
+                f"the password must have at least {self.min_password_length} characters",
+                key="password_too_short", params={"n": self.min_password_length},
             )
         if len(password) > MAX_PASSWORD_LEN:
-            raise PasswordPolicyError(f"the password must have at most {MAX_PASSWORD_LEN} characters")
+            raise PasswordPolicyError(f"the password must have at most {MAX_PASSWORD_LEN} characters",
+                                      key="password_too_long", params={"n": MAX_PASSWORD_LEN})
         if not password.strip():
-            raise PasswordPolicyError("the password must not be only spaces")
+            raise PasswordPolicyError("the password must not be only spaces", key="password_blank")
         lowered, user = password.lower(), (name or "").lower()
         if user and (lowered == user or (len(user) >= 4 and user in lowered)):
-            raise PasswordPolicyError("the password must not contain the user name")
+            raise PasswordPolicyError("the password must not contain the user name", key="password_has_name")
 
     def _hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -308,15 +310,16 @@ class UserStore:
         pw_hash = self._hash(password)
         now = _ts(_utc())
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-                raise UserError(f"user {name} already exists")
+            if self._exists_in(conn, name):
+                raise UserError(f"user {name} already exists", key="user_exists", params={"name": name})
             conn.execute(
-                "INSERT INTO users (name, pw_hash, roles, groups_json, created_at, updated_at,"
-                " password_changed_at, must_change_password) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, pw_hash, json.dumps(roles_t), json.dumps(groups_t, ensure_ascii=False),
-                 now, now, now, int(must_change_password)),
+                insert(USERS).values(
+                    name=name, pw_hash=pw_hash, roles=json.dumps(roles_t),
+                    groups_json=json.dumps(groups_t, ensure_ascii=False), created_at=now, updated_at=now,
+                    password_changed_at=now, must_change_password=int(must_change_password),
+                )
             )
-            conn.execute("DELETE FROM failed_names WHERE name_key = ?", (_name_key(name),))
+            self._forget_failures_in(conn, name)
             return self._get_in(conn, name)
 
     def create_initial_admin(self, name: str, password: str, groups: Iterable[str] | str = ()) -> User:
@@ -328,16 +331,17 @@ class UserStore:
         now = _ts(_utc())
         with self._write() as conn:
             if self._has_admin_in(conn):
-                raise UserError("an admin already exists")
-            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-                raise UserError(f"user {name} already exists")
+                raise UserError("an admin already exists", key="admin_exists")
+            if self._exists_in(conn, name):
+                raise UserError(f"user {name} already exists", key="user_exists", params={"name": name})
             conn.execute(
-                "INSERT INTO users (name, pw_hash, roles, groups_json, created_at, updated_at,"
-                " password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, pw_hash, json.dumps(["admin"]), json.dumps(groups_t, ensure_ascii=False),
-                 now, now, now),
+                insert(USERS).values(
+                    name=name, pw_hash=pw_hash, roles=json.dumps(["admin"]),
+                    groups_json=json.dumps(groups_t, ensure_ascii=False), created_at=now, updated_at=now,
+                    password_changed_at=now,
+                )
             )
-            conn.execute("DELETE FROM failed_names WHERE name_key = ?", (_name_key(name),))
+            self._forget_failures_in(conn, name)
             return self._get_in(conn, name)
 
     def set_password(self, name: str, password: str, *, must_change_password: bool = False) -> User:
@@ -345,62 +349,64 @@ class UserStore:
         with self._connection() as conn:
             user = self._get_in(conn, name)
         if user.source != PASSWORD_SOURCE:
-            raise UserError(f"{user.name} signs in through single sign-on and has no password here")
+            raise UserError(f"{user.name} signs in through single sign-on and has no password here",
+                            key="sso_account_no_password", params={"name": user.name})
         self.check_password_policy(password, user.name)
         pw_hash = self._hash(password)
         now = _ts(_utc())
         with self._write() as conn:
             self._get_in(conn, name)
             conn.execute(
-                "UPDATE users SET pw_hash = ?, password_changed_at = ?, updated_at = ?,"
-                " failed_attempts = 0, locked_until = NULL, must_change_password = ? WHERE name = ?",
-                (pw_hash, now, now, int(must_change_password), name),
+                update(USERS).where(_U.name == name).values(
+                    pw_hash=pw_hash, password_changed_at=now, updated_at=now, failed_attempts=0, locked_until=None,
+                    must_change_password=int(must_change_password),
+                )
             )
             return self._get_in(conn, name)
 
     def change_password(self, name: str, old_password: str, new_password: str) -> User:
         """The user's own change: checks the old password (with lockout) first."""
         if old_password == new_password:
-            raise PasswordPolicyError("the new password must differ from the old one")
+            raise PasswordPolicyError("the new password must differ from the old one", key="password_same")
         user = self.get(name)
         if user is not None and user.source != PASSWORD_SOURCE:
-            raise UserError(f"{user.name} signs in through single sign-on and has no password here")
+            raise UserError(f"{user.name} signs in through single sign-on and has no password here",
+                            key="sso_account_no_password", params={"name": user.name})
         self.check_password_policy(new_password, name)
         self.authenticate(name, old_password, allow_must_change=True)
         return self.set_password(name, new_password, must_change_password=False)
 
-    def _update(self, name: str, sql: str, args: tuple, guard: str | None = None) -> User:
+    def _update(self, name: str, values: dict[str, Any], guard: str | None = None) -> User:
         with self._write() as conn:
             user = self._get_in(conn, name)
             if guard:
                 self._keep_an_admin(conn, user.name, guard)
-            conn.execute(f"UPDATE users SET {sql}, updated_at = ? WHERE name = ?",
-                         (*args, _ts(_utc()), name))
+            conn.execute(update(USERS).where(_U.name == name).values(**values, updated_at=_ts(_utc())))
             return self._get_in(conn, name)
 
     def disable(self, name: str) -> User:
-        return self._update(name, "disabled = 1", (), guard="disable")
+        return self._update(name, {"disabled": 1}, guard="disable")
 
     def enable(self, name: str) -> User:
-        return self._update(name, "disabled = 0", ())
+        return self._update(name, {"disabled": 0})
 
     def unlock(self, name: str) -> User:
-        return self._update(name, "failed_attempts = 0, locked_until = NULL", ())
+        return self._update(name, {"failed_attempts": 0, "locked_until": None})
 
     def set_roles(self, name: str, roles: Iterable[str] | str) -> User:
         roles_t = normalize_roles(roles)
         guard = None if "admin" in roles_t else "remove the admin role from"
-        return self._update(name, "roles = ?", (json.dumps(roles_t),), guard=guard)
+        return self._update(name, {"roles": json.dumps(roles_t)}, guard=guard)
 
     def set_groups(self, name: str, groups: Iterable[str] | str | None) -> User:
         groups_t = normalize_groups(groups)
-        return self._update(name, "groups_json = ?", (json.dumps(groups_t, ensure_ascii=False),))
+        return self._update(name, {"groups_json": json.dumps(groups_t, ensure_ascii=False)})
 
     def delete(self, name: str) -> None:
         with self._write() as conn:
             user = self._get_in(conn, name)
             self._keep_an_admin(conn, user.name, "delete")
-            conn.execute("DELETE FROM users WHERE name = ?", (name,))
+            conn.execute(delete(USERS).where(_U.name == name))
 
     # ----------------------------------------------------------------- queries
 
@@ -409,18 +415,31 @@ class UserStore:
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             return None
         with self._connection() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(select(*_USER_COLUMNS).where(_U.name == name)).fetchone()
         return None if row is None else self._user(row)
 
     def list_users(self) -> list[User]:
         with self._connection() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM users ORDER BY name").fetchall()
+            rows = conn.execute(select(*_USER_COLUMNS).order_by(_U.name)).all()
         return [self._user(r) for r in rows]
 
     @staticmethod
-    def _has_admin_in(conn: sqlite3.Connection) -> bool:
-        rows = conn.execute("SELECT roles FROM users").fetchall()
-        return any("admin" in json.loads(roles) for (roles,) in rows)
+    def _has_admin_in(conn: Connection) -> bool:
+        return any("admin" in json.loads(roles) for roles in conn.execute(select(_U.roles)).scalars())
+
+    @staticmethod
+    def _exists_in(conn: Connection, name: str) -> bool:
+        return conn.execute(select(_U.name).where(_U.name == name)).first() is not None
+
+    @staticmethod
+    def _forget_failures_in(conn: Connection, name: str) -> None:
+        """Drop the failure count kept for ``name`` while it was not an account."""
+        conn.execute(delete(FAILED_NAMES).where(_F.name_key == _name_key(name)))
+
+    @staticmethod
+    def _name_lock_in(conn: Connection, name: str) -> datetime | None:
+        """The lock expiry recorded for ``name`` while it is not an account (past or future), or None."""
+        return _parse(conn.execute(select(_F.locked_until).where(_F.name_key == _name_key(name))).scalar())
 
     def has_admin(self) -> bool:
         """True when any admin exists, even a disabled or locked one.
@@ -456,9 +475,7 @@ class UserStore:
         row = None
         if isinstance(name, str) and NAME_RE.fullmatch(name):
             with self._connection() as conn:
-                row = conn.execute(
-                    f"SELECT pw_hash, {_COLUMNS} FROM users WHERE name = ?", (name,)
-                ).fetchone()
+                row = conn.execute(select(_U.pw_hash, *_USER_COLUMNS).where(_U.name == name)).fetchone()
         if row is None:
             self._burn_time(password)
             self._refuse(self._record_name_failure(str(name), moment), moment)
@@ -475,27 +492,26 @@ class UserStore:
         with self._write() as conn:
             current = self._get_in(conn, user.name)
             if current.is_locked(moment):  # concurrent failures locked it meanwhile
-                raise AuthError(self._locked_message(current.locked_until, moment), "locked")
+                raise self._locked(current.locked_until, moment)
             if current.disabled:
                 raise AuthError("This account is disabled. Ask an administrator.", "disabled")
             if current.must_change_password and not allow_must_change:
                 raise AuthError("You must change your password before signing in.", "must_change_password")
             conn.execute(
-                "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = ?"
-                " WHERE name = ?",
-                (_ts(moment), user.name),
+                update(USERS).where(_U.name == user.name).values(
+                    failed_attempts=0, locked_until=None, last_login_at=_ts(moment)
+                )
             )
             if new_hash is not None:  # only if nobody changed the password meanwhile
                 conn.execute(
-                    "UPDATE users SET pw_hash = ? WHERE name = ? AND pw_hash = ?",
-                    (new_hash, user.name, pw_hash),
+                    update(USERS).where(_U.name == user.name, _U.pw_hash == pw_hash).values(pw_hash=new_hash)
                 )
             return self._get_in(conn, user.name)
 
     def _refuse(self, locked_until: datetime | None, moment: datetime) -> None:
         """Raise the one answer a failed sign-in gets: locked (until when) or generic."""
         if locked_until is not None and locked_until > moment:
-            raise AuthError(self._locked_message(locked_until, moment), "locked")
+            raise self._locked(locked_until, moment)
         raise AuthError(GENERIC_AUTH_FAILURE)
 
     def record_failed_sign_in(self, name: str, now: datetime | None = None) -> datetime | None:
@@ -516,10 +532,7 @@ class UserStore:
         if user is not None:
             return user.locked_until if user.is_locked(moment) else None
         with self._connection() as conn:
-            row = conn.execute(
-                "SELECT locked_until FROM failed_names WHERE name_key = ?", (_name_key(str(name)),)
-            ).fetchone()
-        until = _parse(row[0]) if row else None
+            until = self._name_lock_in(conn, str(name))
         return until if until is not None and until > moment else None
 
     def _record_name_failure(self, name: str, moment: datetime) -> datetime | None:
@@ -528,9 +541,7 @@ class UserStore:
         Returns the lock expiry when the name is (now or still) locked."""
         key = _name_key(name)
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT failed_attempts, locked_until FROM failed_names WHERE name_key = ?", (key,)
-            ).fetchone()
+            row = conn.execute(select(_F.failed_attempts, _F.locked_until).where(_F.name_key == key)).fetchone()
             failed, locked = (0, None) if row is None else (int(row[0]), _parse(row[1]))
             if locked is not None and locked > moment:
                 return locked  # locked: refused without counting, as an account is
@@ -538,17 +549,14 @@ class UserStore:
                 failed = 0
             failed += 1
             until = moment + self.lockout if failed >= self.max_failed_attempts else None
-            conn.execute(
-                "INSERT INTO failed_names (name_key, failed_attempts, locked_until, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT(name_key) DO UPDATE SET"
-                " failed_attempts = excluded.failed_attempts, locked_until = excluded.locked_until,"
-                " updated_at = excluded.updated_at",
-                (key, failed, None if until is None else _ts(until), _ts(moment)),
-            )
+            values = {"name_key": key, "failed_attempts": failed, "locked_until": None if until is None else _ts(until),
+                      "updated_at": _ts(moment)}
+            upsert(conn, FAILED_NAMES, values, keys=("name_key",))
             cutoff = _ts(moment - FAILED_NAME_KEEP)
             conn.execute(
-                "DELETE FROM failed_names WHERE updated_at < ? AND (locked_until IS NULL OR locked_until < ?)",
-                (cutoff, _ts(moment)),
+                delete(FAILED_NAMES).where(
+                    _F.updated_at < cutoff, _F.locked_until.is_(None) | (_F.locked_until < _ts(moment))
+                )
             )
             return until
 
@@ -572,39 +580,37 @@ class UserStore:
         existing = self.get(name)
         pw_hash = self._hash(secrets.token_urlsafe(32)) if existing is None else None  # never usable
         with self._write() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(select(*_USER_COLUMNS).where(_U.name == name)).fetchone()
             before = None if row is None else self._user(row)
             if before is None:
-                locked = conn.execute(
-                    "SELECT locked_until FROM failed_names WHERE name_key = ?", (_name_key(name),)
-                ).fetchone()
-                until = _parse(locked[0]) if locked else None
+                until = self._name_lock_in(conn, name)
                 if until is not None and until > moment:
-                    raise AuthError(self._locked_message(until, moment), "locked")
+                    raise self._locked(until, moment)
                 if pw_hash is None:  # created by someone else meanwhile
                     pw_hash = self._hash(secrets.token_urlsafe(32))
                 now_ts = _ts(moment)
                 conn.execute(
-                    "INSERT INTO users (name, pw_hash, roles, groups_json, created_at, updated_at,"
-                    " password_changed_at, last_login_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, pw_hash, json.dumps(roles_t), json.dumps(groups_t, ensure_ascii=False),
-                     now_ts, now_ts, now_ts, now_ts, OIDC_SOURCE),
+                    insert(USERS).values(
+                        name=name, pw_hash=pw_hash, roles=json.dumps(roles_t),
+                        groups_json=json.dumps(groups_t, ensure_ascii=False), created_at=now_ts, updated_at=now_ts,
+                        password_changed_at=now_ts, last_login_at=now_ts, source=OIDC_SOURCE,
+                    )
                 )
-                conn.execute("DELETE FROM failed_names WHERE name_key = ?", (_name_key(name),))
+                self._forget_failures_in(conn, name)
                 return None, self._get_in(conn, name)
             if before.source != OIDC_SOURCE:
                 raise AuthError(SSO_REFUSED, "sso_password_account")
             if before.is_locked(moment):
-                raise AuthError(self._locked_message(before.locked_until, moment), "locked")
+                raise self._locked(before.locked_until, moment)
             if before.disabled:
                 raise AuthError("This account is disabled. Ask an administrator.", "disabled")
             if "admin" in before.roles and "admin" not in roles_t:
                 self._keep_an_admin(conn, before.name, "remove the admin role from")
             conn.execute(
-                "UPDATE users SET roles = ?, groups_json = ?, failed_attempts = 0, locked_until = NULL,"
-                " last_login_at = ?, updated_at = ? WHERE name = ?",
-                (json.dumps(roles_t), json.dumps(groups_t, ensure_ascii=False), _ts(moment), _ts(moment),
-                 before.name),
+                update(USERS).where(_U.name == before.name).values(
+                    roles=json.dumps(roles_t), groups_json=json.dumps(groups_t, ensure_ascii=False), failed_attempts=0,
+                    locked_until=None, last_login_at=_ts(moment), updated_at=_ts(moment),
+                )
             )
             return before, self._get_in(conn, before.name)
 
@@ -617,9 +623,7 @@ class UserStore:
     def _record_failure(self, name: str, moment: datetime) -> datetime | None:
         """Count one failed attempt; return the lock expiry when this one locks the account."""
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT failed_attempts, locked_until FROM users WHERE name = ?", (name,)
-            ).fetchone()
+            row = conn.execute(select(_U.failed_attempts, _U.locked_until).where(_U.name == name)).fetchone()
             if row is None:
                 return None
             failed, locked = int(row[0]), _parse(row[1])
@@ -628,19 +632,21 @@ class UserStore:
             failed += 1
             until = moment + self.lockout if failed >= self.max_failed_attempts else None
             conn.execute(
-                "UPDATE users SET failed_attempts = ?, locked_until = ? WHERE name = ?",
-                (failed, None if until is None else _ts(until), name),
+                update(USERS).where(_U.name == name).values(
+                    failed_attempts=failed, locked_until=None if until is None else _ts(until)
+                )
             )
             return until
 
     @staticmethod
-    def _locked_message(until: datetime | None, moment: datetime) -> str:
+    def _locked(until: datetime | None, moment: datetime) -> AuthError:
         minutes = 1
         if until is not None:
             minutes = max(1, int((until - moment).total_seconds() + 59) // 60)
-        return (
+        return AuthError(
             "This account is locked after too many failed sign-ins. "
-            f"Try again in {minutes} minute(s) or ask an administrator."
+            f"Try again in {minutes} minute(s) or ask an administrator.",
+            "locked", params={"minutes": minutes},
         )
 
 

@@ -8,7 +8,6 @@ prompt (a bare ``eval`` of its tokens), so TTFT can be read as a ratio of pure p
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -17,13 +16,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import core.offline  # noqa: F401
+import core.offline  # noqa: F401  (the offline switches, before the libraries below load)
+
+# isort: split
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from core.cli import ArgumentParser, run
+from core.localhost import free_port, wait_http
 from core.schema import SearchFilter
+from core.text import detect_language
 from llm.chat import GenerationOptions
-from llm.presets import Sampling
+from llm.http_chat import HttpChat
+from llm.presets import Sampling, get_preset
 from prompts import load_prompts
 from qa.context import format_sources
+from settings import load_settings
+from wiring import Container
 
+PROG = "python -m bench.answer"
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = [
     "口座開設時の本人確認書類は？",
@@ -34,9 +44,6 @@ GREEDY = Sampling(temperature=0.0, top_p=1.0, top_k=1)
 
 
 def _ingested_container(data_dir: Path):
-    from settings import load_settings
-    from wiring import Container
-
     container = Container(load_settings(data_dir=data_dir))
     container.ingest.ingest(
         [REPO / "samples" / "ja_account_opening_manual.pdf", REPO / "samples" / "en_gifts_and_aml_manual.md"]
@@ -48,7 +55,7 @@ def _messages(container, question: str) -> tuple[list[dict], float]:
     """The exact messages the answer service sends, and the time it took to build them."""
     service = container.answers
     started = time.perf_counter()
-    prompts = load_prompts("ja" if any("\u3040" <= c <= "\u9fff" for c in question) else "en")
+    prompts = load_prompts(detect_language(question))
     flt = SearchFilter(access_groups=())
     hits = service.retrieval.retrieve(question, flt)
     sources = service._assemble(hits, flt, prompts, question, service.llm)
@@ -75,8 +82,6 @@ def _stream_timing(model, messages: list[dict], max_tokens: int) -> tuple[float,
 
 def _prefill_baseline_ms(llama, messages: list[dict]) -> tuple[float, int]:
     """llama.cpp's own prompt processing for the same chat-formatted prompt, cold cache."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     template = llama.metadata["tokenizer.chat_template"]
     formatter = Jinja2ChatFormatter(template=template, eos_token="<|im_end|>", bos_token="")
     prompt = formatter(messages=messages).prompt
@@ -87,8 +92,8 @@ def _prefill_baseline_ms(llama, messages: list[dict]) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000, len(tokens)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.answer")
+def main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog=PROG)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--json", action="store_true")
@@ -152,11 +157,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _http_figures(model_path: Path, questions: list[str], tmp: Path, max_tokens: int) -> dict:
     """The same prompts through `python -m llama_cpp.server` on 127.0.0.1."""
-    from core.localhost import free_port, wait_http
-    from llm.http_chat import HttpChat
-    from llm.presets import get_preset
-    from settings import load_settings
-
     port = free_port()
     server = subprocess.Popen(
         [
@@ -200,4 +200,4 @@ def _http_figures(model_path: Path, questions: list[str], tmp: Path, max_tokens:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(PROG, main)

@@ -40,6 +40,7 @@ from bench.memory import PeakRss
 from core.cli import ArgumentParser, UsageError, run
 from core.schema import SearchFilter
 
+PROG = "python -m bench.audit"
 BRANCH_READER = SearchFilter(access_groups=("branch",))
 """The page reads as its viewer: answers from documents outside their groups are withheld."""
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -292,7 +293,7 @@ def format_table(r: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    p = ArgumentParser(prog="python -m bench.audit", description="Audit page and export on a big log.")
+    p = ArgumentParser(prog=PROG, description="Audit page and export on a big log.")
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--baseline", type=int, default=10_000, help="records in the small log the page is compared with")
     p.add_argument("--no-before", action="store_true", help="skip timing a page view as it was before (slow)")
@@ -311,4 +312,4 @@ __all__ = ["fill", "run_bench"]
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

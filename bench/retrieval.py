@@ -26,10 +26,20 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from qdrant_client import QdrantClient
 
 from core.cli import ArgumentParser, UsageError, run
+from core.schema import PUBLIC_GROUP, UNRESTRICTED, Chunk, SearchFilter
 from eval.measures import percentile
+from retrieval.embedding import UseEmbedder
+from retrieval.service import RetrievalService
+from retrieval.sparse import SparseEncoder
+from retrieval.store.base import SparseVec, StoredPoint
+from retrieval.store.edge_store import EdgeStore
+from retrieval.store.qdrant_store import QdrantStore
+from settings.model import EmbeddingSettings, RetrievalSettings, StoreSettings
 
+PROG = "python -m bench.retrieval"
 DIM = 512
 GROUPS = tuple(f"g{i:02d}" for i in range(10))
 USER_GROUPS = ("g03", "g07")
@@ -73,8 +83,6 @@ class Synthetic:
     the real BM25 indices of :data:`QUERIES`, so the sparse leg walks realistic posting lists."""
 
     def __init__(self, seed: int = 7, vocab: int = 40_000) -> None:
-        from retrieval.sparse import SparseEncoder
-
         self.rng = np.random.default_rng(seed)
         self.encoder = SparseEncoder("sudachi")
         real = sorted({i for q in QUERIES for i in self.encoder.embed_query(q).indices})
@@ -88,9 +96,6 @@ class Synthetic:
         self.p = weights / weights.sum()
 
     def points(self, start: int, count: int):
-        from core.schema import PUBLIC_GROUP, Chunk
-        from retrieval.store.base import SparseVec, StoredPoint
-
         rng = np.random.default_rng(1000 + start)
         dense = rng.normal(size=(count, DIM)).astype(np.float32)
         dense /= np.linalg.norm(dense, axis=1, keepdims=True)
@@ -163,9 +168,6 @@ def time_queries(store, synth: Synthetic, flt, n: int, candidates: int = 40) -> 
 
 
 def bench_edge(size: int, synth: Synthetic, workdir: Path, n_queries: int, keep: bool) -> tuple[dict, Path]:
-    from core.schema import UNRESTRICTED, SearchFilter
-    from retrieval.store.edge_store import EdgeStore
-
     path = workdir / f"edge-{size}"
     store = EdgeStore(path, DIM)
     insert_s = fill(store, synth, size)
@@ -197,11 +199,6 @@ def bench_local(size: int, synth: Synthetic, workdir: Path, n_queries: int, max_
     if rate is not None and size / rate > max_seconds:
         return {"skipped": f"projected insert time {size / rate:.0f} s > {max_seconds:.0f} s "
                            f"(measured {rate:.0f} points/s at a smaller size)"}, rate
-    from qdrant_client import QdrantClient
-
-    from core.schema import SearchFilter
-    from retrieval.store.qdrant_store import QdrantStore
-    from settings.model import StoreSettings
 
     path = workdir / f"local-{size}"
     client = QdrantClient(path=str(path))
@@ -217,13 +214,6 @@ def bench_local(size: int, synth: Synthetic, workdir: Path, n_queries: int, max_
 
 def bench_end_to_end(path: Path, n_queries: int) -> dict:
     """RetrievalService.retrieve() on the stored chunks: USE query embedding + Sudachi + fused search."""
-    from core.schema import SearchFilter
-    from retrieval.embedding import UseEmbedder
-    from retrieval.service import RetrievalService
-    from retrieval.sparse import SparseEncoder
-    from retrieval.store.edge_store import EdgeStore
-    from settings.model import EmbeddingSettings, RetrievalSettings
-
     started = time.perf_counter()
     store = EdgeStore(path, DIM)
     reopen_s = time.perf_counter() - started
@@ -373,7 +363,7 @@ def format_table(r: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    p = ArgumentParser(prog="python -m bench.retrieval", description="Store and retrieval speed benchmark.")
+    p = ArgumentParser(prog=PROG, description="Store and retrieval speed benchmark.")
     p.add_argument("--sizes", default="10000,100000", help="comma-separated chunk counts")
     p.add_argument("--queries", type=int, default=200, help="timed queries per measurement")
     p.add_argument("--local-queries", type=int, default=30,
@@ -397,4 +387,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

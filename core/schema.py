@@ -37,6 +37,8 @@ class Chunk:
     effective_to: date | None
     access: tuple[str, ...] = (PUBLIC_GROUP,)
     lang: str = "ja"
+    ocr: bool = False
+    """Some of the text was read by OCR from a scanned page."""
 
     @property
     def pages(self) -> list[int]:
@@ -101,6 +103,8 @@ class Hit(BaseModel):
     access: list[str] = Field(default_factory=list)
     """The document's access groups, so whatever shows this text later can check its reader (empty: not
     recorded, which readers treat as restricted)."""
+    ocr: bool = False
+    """Some of the text was read by OCR from a scanned page."""
 
 
 class Citation(BaseModel):
@@ -114,6 +118,8 @@ class Citation(BaseModel):
     title: str = ""
     verified: bool = True
     support: float = 0.0
+    ocr: bool = False
+    """The cited text was read by OCR from a scanned page (the panel says so)."""
 
 
 class AnswerSentence(BaseModel):
@@ -124,6 +130,8 @@ class AnswerSentence(BaseModel):
 
 class Timings(BaseModel):
     retrieve_ms: float = 0.0
+    queue_ms: float = 0.0
+    """Time waiting for a free model slot (every slot busy with other questions)."""
     first_token_ms: float | None = None
     total_ms: float = 0.0
 
@@ -177,6 +185,9 @@ class IngestItem(BaseModel):
     embedded: int = 0
     """Chunks embedded by this run; the others' vectors came from the embedding cache (unchanged text)."""
     error: str | None = None
+    error_key: str | None = None
+    """The error's message key and parameters (``CQAError.key``/``params``): the app says it in the user's language."""
+    error_params: dict[str, str | int | float] = Field(default_factory=dict)
     version: int | None = None
     warnings: list[str] = Field(default_factory=list)
     title: str = ""

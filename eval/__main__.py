@@ -9,6 +9,7 @@
     retrieval ...            (retrieval quality on public labelled sets)
     verifier build|measure   (the citation verifier on labelled sentences)
     verifier rescore RUN     (a stored run's answers checked again by the current verifier, without the model)
+    worker [--once] [--parent PID]   (runs the evaluations the app enqueues, docs/operations.md "Evaluations")
 
 Run ids may be abbreviated to a unique prefix, or be ``latest`` / ``previous``."""
 
@@ -18,14 +19,43 @@ import os
 import sys
 from pathlib import Path
 
-from core.cli import ArgumentParser, UsageError, print_json, run
-from wiring import Container, open_container
+from tqdm import tqdm
 
+from core.cli import ArgumentParser, UsageError, print_json, run
+from core.errors import CQAError
+from eval.judge_presets import judge_llm_preset
+from eval.metrics import Aggregate, parse_metric_names
+from eval.report import (
+    _fmt,
+    compare,
+    comparison_text,
+    export_csv,
+    export_html,
+    gate,
+    list_runs,
+    metric_table,
+    parse_thresholds,
+    text_table,
+)
+from eval.rescore import rescore
+from eval.retrieval_quality import main_retrieval
+from eval.run_store import RunStore, store_path
+from eval.runner import run_testset
+from eval.testset import obliqa_cases
+from eval.testset import write_jsonl as write_testset
+from eval.verifier_set import build, measure, read_jsonl
+from eval.verifier_set import write_jsonl as write_labelled
+from eval.worker import add_arguments as add_worker_arguments
+from eval.worker import serve
+from settings import load_settings
+from wiring import Container, open_container, requester_for
+
+PROG = "python -m eval"
 VERIFIER_SET = Path(__file__).resolve().parent / "testsets" / "verifier_labelled.jsonl"
 
 
 def _parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m eval", description="Evaluate the answering pipeline on a test set.")
+    p = ArgumentParser(prog=PROG, description="Evaluate the answering pipeline on a test set.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
     r = sub.add_parser("run", help="answer and score a test set (resumable)")
@@ -90,6 +120,9 @@ def _parser() -> ArgumentParser:
     v.add_argument("--set", dest="labelled", type=Path, default=VERIFIER_SET, help="the labelled .jsonl")
     v.add_argument("--corpus-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
     v.add_argument("--json", action="store_true")
+
+    w = sub.add_parser("worker", help="run the evaluations the app enqueues, one at a time, at low priority")
+    add_worker_arguments(w)
     return p
 
 
@@ -99,11 +132,10 @@ def _split(value: str | None) -> list[str] | None:
 
 def _store(missing_ok: bool = False):
     """The run store, never created by a read-only command."""
-    from core.errors import CQAError
-    from eval.run_store import RunStore, store_path
-    from settings import load_settings
-
-    path = store_path(load_settings().data_dir)
+    settings = load_settings()
+    path = store_path(settings.data_dir)
+    if settings.database.url.get_secret_value():
+        return RunStore(settings.database.target(path))
     if not path.is_file():
         if missing_ok:
             return None
@@ -116,18 +148,12 @@ def _say(message: str) -> None:
 
 
 def _cmd_run(args) -> int:
-    from eval.metrics import Aggregate
-    from eval.report import metric_table, text_table
-    from eval.runner import run_testset
-
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     if args.stop_after is not None and args.stop_after < 1:
         raise UsageError("--stop-after must be at least 1")
     if args.resume and args.new:
         raise UsageError("--resume and --new exclude each other")
-    from eval.judge_presets import judge_llm_preset
-    from eval.metrics import parse_metric_names
 
     try:
         if args.metrics is not None:
@@ -139,8 +165,6 @@ def _cmd_run(args) -> int:
     bar = None
     progress = None
     if sys.stderr.isatty():
-        from tqdm import tqdm
-
         def progress(update):
             nonlocal bar
             if bar is None:
@@ -179,8 +203,6 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from eval.report import list_runs, text_table
-
     store = _store(missing_ok=True)
     runs = []
     if store is not None:
@@ -210,8 +232,6 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from eval.report import compare, comparison_text
-
     store = _store()
     try:
         cmp = compare(store, args.run_a, args.run_b)
@@ -225,8 +245,6 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_gate(args) -> int:
-    from eval.report import _fmt, gate, parse_thresholds
-
     if not args.min and not args.max:
         raise UsageError("gate needs at least one --min or --max")
     try:
@@ -256,10 +274,6 @@ def _cmd_gate(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from eval.report import export_csv, export_html
-    from settings import load_settings
-    from wiring import requester_for
-
     if not args.csv and not args.html:
         raise UsageError("export needs --csv FILE and/or --html FILE")
     reader = requester_for(load_settings(), args.user).search_filter()
@@ -277,8 +291,6 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_import_obliqa(args) -> int:
-    from eval.testset import obliqa_cases, write_jsonl
-
     if not args.source.is_file():
         raise UsageError(f"{args.source} not found (the shared corpus's ObliQA_dev.json; give --source)")
     try:
@@ -286,19 +298,17 @@ def _cmd_import_obliqa(args) -> int:
     except ValueError:
         raise UsageError("--documents takes DocumentIDs, e.g. 1,3") from None
     cases = obliqa_cases(args.source, documents)[: args.limit]
-    write_jsonl(cases, args.out)
+    write_testset(cases, args.out)
     print(f"wrote {args.out} ({len(cases)} questions)")
     return 0
 
 
 def _cmd_verifier(args) -> int:
-    from eval.verifier_set import build, measure, read_jsonl, write_jsonl
-
     if args.action == "build":
         if not args.corpus_dir.is_dir():
             raise UsageError(f"the shared corpus is needed at {args.corpus_dir}")
         items = build(args.corpus_dir)
-        write_jsonl(items, args.labelled)
+        write_labelled(items, args.labelled)
         _say(f"wrote {len(items)} labelled sentences to {args.labelled}")
         return 0
     if args.action == "rescore":
@@ -315,8 +325,6 @@ def _cmd_verifier(args) -> int:
 
 
 def _rescore(args) -> int:
-    from eval.rescore import rescore
-
     if not args.run_id:
         raise UsageError("verifier rescore needs a RUN id")
     store = _store()
@@ -338,18 +346,26 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _cmd_worker(args) -> int:
+    import logging
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # systemd's stop: the job ends as "stopped"
+    ran = serve(load_settings(), Container, once=args.once, parent_pid=args.parent, poll_seconds=args.poll,
+                idle_exit=args.idle_exit)
+    _say(f"evaluation worker: {ran} job(s) run")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "retrieval":
-        import importlib.util
-
-        if importlib.util.find_spec("eval.retrieval_quality") is None:
-            raise UsageError("`retrieval` is not available in this checkout (eval/retrieval_quality.py is missing)")
-        from eval.retrieval_quality import main_retrieval
-
         return main_retrieval(argv[1:], make_container=Container)
     args = _parser().parse_args(argv)
     if args.command is None:
-        raise UsageError("choose a command: run, list, compare, gate, export, import-obliqa, retrieval (see --help)")
+        raise UsageError("choose a command: run, list, compare, gate, export, import-obliqa, retrieval, worker "
+                         "(see --help)")
     return {
         "run": _cmd_run,
         "list": _cmd_list,
@@ -358,8 +374,9 @@ def main(argv: list[str]) -> int:
         "export": _cmd_export,
         "import-obliqa": _cmd_import_obliqa,
         "verifier": _cmd_verifier,
+        "worker": _cmd_worker,
     }[args.command](args)
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -7,6 +7,7 @@ the chunk's own metadata, never the model's. Drafts carry the tag ``draft``;
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,3 +140,20 @@ def save_reviewed(drafts: list[TestCase], path: str | Path) -> int:
     merged = [by_id.pop(c.id, c) for c in existing] + list(by_id.values())
     write_jsonl(merged, path)
     return len(merged)
+
+
+def case_from_feedback(feedback: dict, reference_answer: str | None) -> TestCase:
+    """A test case from one answer's feedback row (``qa.feedback.FeedbackStore.recent``): its question, the
+    reviewer's reference answer (none: the question should be refused) and the cited pages as gold sources.
+    Its id is the feedback's, so saving it again replaces it."""
+    pages: dict[str, set[int]] = {}
+    for citation in json.loads(feedback.get("citations") or "[]"):
+        pages.setdefault(citation["source"], set()).update([citation["page"]] if citation.get("page") else [])
+    return TestCase(
+        id=f"feedback-{feedback['id']}",
+        question=feedback["question"],
+        reference_answer=(reference_answer or "").strip() or None,
+        gold_sources=[GoldSource(source=source, pages=sorted(p)) for source, p in pages.items()],
+        answerable=bool((reference_answer or "").strip()),
+        tags=["feedback", "positive" if feedback.get("positive") else "negative"],
+    )

@@ -41,14 +41,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from ragas import __version__ as RAGAS_VERSION
 from ragas.embeddings.base import BaseRagasEmbedding
 from ragas.llms.base import InstructorBaseRagasLLM
+from ragas.metrics.collections import (
+    AnswerRelevancy,
+    ContextPrecision,
+    ContextRecall,
+    FactualCorrectness,
+    Faithfulness,
+)
+from ragas.prompt.metrics.base_prompt import BasePrompt
 
 from core.errors import CQAError, ModelUnavailable
 from eval.judge_presets import JUDGE_PRESETS, judge_llm_preset, judge_sampling
 from eval.judge_prompts_ja import LANGUAGE_RULE, fixed_instruction
 from eval.metrics import Score
 from llm.chat import ChatModel, GenerationOptions, complete
+from llm.factory import build_chat_model
 from llm.presets import Sampling, get_preset
 
 __all__ = ["JUDGE_PRESETS", "Judge", "JudgeFailure", "LocalEmbeddings", "LocalJudgeLLM", "judge_llm_preset",
@@ -198,14 +208,6 @@ class LocalEmbeddings(BaseRagasEmbedding):
 
 
 def _make_metric(name: str, llm: LocalJudgeLLM, embeddings: LocalEmbeddings):
-    from ragas.metrics.collections import (
-        AnswerRelevancy,
-        ContextPrecision,
-        ContextRecall,
-        FactualCorrectness,
-        Faithfulness,
-    )
-
     match name:
         case "faithfulness":
             return Faithfulness(llm=llm)
@@ -347,15 +349,11 @@ class PromptLocaliser:
             except (JudgeFailure, ValueError) as exc:
                 self.log(f"{metric_name}.{attr}: adaptation failed ({exc}); using the fixed Japanese instruction")
                 prompts[attr] = {"mode": "fixed", "error": str(exc)[:300]}
-        try:
-            from ragas import __version__ as ragas_version
-        except ImportError:  # pragma: no cover
-            ragas_version = "?"
         return {
             "metric": metric_name,
             "language": language,
             "judge": self.llm.name,
-            "ragas": ragas_version,
+            "ragas": RAGAS_VERSION,
             "source": source,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "prompts": prompts,
@@ -410,8 +408,6 @@ class Judge:
 
     def context_budget(self, names: list[str], lang: str) -> int:
         """Tokens of retrieved context that leave room for each prompt's own text."""
-        from ragas.prompt.metrics.base_prompt import BasePrompt
-
         template = 0
         for name in names:
             metric = self.metric(name, lang)
@@ -456,8 +452,6 @@ def load_judge_chat(container, preset: str, model_path: Path | None = None) -> t
     ``model_path``; the answering model's path and context overrides do not apply to it.
     With the ``http`` backend a judge of another preset still talks to the configured
     server, which serves whatever model it was started with."""
-    from llm.factory import build_chat_model
-
     settings = container.settings
     if preset == settings.llm.preset and model_path is None:
         return container.answers.llm, True
@@ -465,12 +459,14 @@ def load_judge_chat(container, preset: str, model_path: Path | None = None) -> t
     if spec.packaged is None and model_path is None and settings.llm.backend == "llamacpp":
         raise ModelUnavailable(
             f"judge preset {preset!r} has no packaged model: give its GGUF with --judge-model-path "
-            "(or CQA_EVAL_JUDGE_MODEL_PATH)"
+            "(or CQA_EVAL_JUDGE_MODEL_PATH)",
+            key="judge_unavailable", params={"preset": preset},
         )
     llm_settings = settings.llm.model_copy(update={"model_path": model_path, "n_ctx": None, "preset": preset})
     judge_settings = settings.model_copy(update={"llm": llm_settings})
     try:
         return build_chat_model(judge_settings, preset), False
     except ModelUnavailable as exc:
-        raise ModelUnavailable(f"judge preset {preset!r} is not available: {exc}") from None
+        raise ModelUnavailable(f"judge preset {preset!r} is not available: {exc}", key="judge_unavailable",
+                               params={"preset": preset}) from None
 

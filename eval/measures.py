@@ -12,7 +12,7 @@ relevance; our metric names map to them as:
 What is ours is how a ranking and its relevant items are formed before a measure sees it (each caller's
 docstring): documents are ranked by their best chunk, pages and law articles by their first chunk
 (``eval.page_retrieval``), contexts by the gold-matching rule (``eval.metrics``); ObliQA passages are
-found once (``eval.retrieval_quality.score_passages``, where map@k and recall over passages differ from
+found once (``eval.retrieval_metrics.score_passages``, where map@k and recall over passages differ from
 the standard and say how).
 """
 

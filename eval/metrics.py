@@ -22,6 +22,7 @@ import numpy as np
 
 from core.schema import Answer, Hit
 from eval.measures import percentile, score_ranking
+from eval.page_retrieval import article_of
 from eval.passages import GoldPassage, chunk_hits_passage
 from eval.testset import GoldSource, TestCase
 
@@ -121,8 +122,6 @@ def matches_gold(hit: Hit, gold: GoldSource) -> bool:
     if file_name(hit.source) != file_name(gold.source):
         return False
     if gold.sections:
-        from eval.page_retrieval import article_of
-
         return article_of(hit.section) in gold.sections
     return not gold.pages or bool(context_pages(hit) & set(gold.pages))
 

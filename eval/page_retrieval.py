@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.measures import score_ranking
-from eval.testset import GoldSource, TestCase
+from eval.testset import GoldSource, TestCase, load_testset
+from ingest.readers import read_document
 
 PAGE_KS = (1, 5, 10)
 _ARTICLE = re.compile(r"第[一二三四五六七八九十百千〇0-9０-９]+条(?:の[一二三四五六七八九十0-9０-９]+)*")
@@ -76,8 +77,6 @@ def score_units(units: list[Unit], gold: list[GoldSource], ks: tuple[int, ...] =
 
 def load_cases(paths: Iterable[Path]) -> list[TestCase]:
     """Answerable single-turn cases with gold sources, from JSONL test sets."""
-    from eval.testset import load_testset
-
     cases = []
     for path in paths:
         cases.extend(c for c in load_testset(path) if c.answerable and c.gold_sources and not c.history)
@@ -96,8 +95,6 @@ class FloorUnit:
 def floor_units(source_paths: Iterable[str], max_bytes: int, chunk_sections) -> list[FloorUnit]:
     """Whole pages of paged documents; for page-less ones, each section's text (as the product's chunker
     finds the sections), read again from the files with the product's own readers."""
-    from ingest.readers import read_document
-
     units: list[FloorUnit] = []
     for path in sorted(set(source_paths)):
         doc = read_document(Path(path), max_bytes=max_bytes)
@@ -115,7 +112,7 @@ class Bm25Floor:
     """bm25s (Lucene's BM25 variant, k1 1.5, b 0.75) over the units, tokenised as the product's sparse leg."""
 
     def __init__(self, units: list[FloorUnit], terms) -> None:
-        import bm25s
+        import bm25s  # 1 s to import (scipy): only when the floor is computed
 
         self.units = units
         self._terms = terms

@@ -8,6 +8,7 @@ import csv
 import html
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -431,8 +432,36 @@ def _page(page) -> str:
     return f" p.{_esc(page)}" if page is not None else ""
 
 
-def export_html(store: RunStore, run_id: str, path: Path, reader: SearchFilter) -> int:
-    """A self-contained report: inline CSS, no scripts, no external assets."""
+REPORT_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Evaluation {run}", "heading": "Evaluation run {run}",
+        "line": "{status} · {done}/{total} samples · test set {testset} · created {created} · judge {judge}",
+        "none": "none", "dev_judge": "The dev judge (0.5B) only checks the plumbing: its scores are not meaningful.",
+        "summary": "Summary", "metric": "metric", "mean": "mean", "n": "n", "failed": "failed", "na": "n/a",
+        "why": "failure reasons", "questions": "Questions", "id": "id", "question": "question", "answer": "answer",
+        "refused": "refused", "citations": "citations", "latency": "latency ms", "unsupported": "not supported",
+        "answerable": "answerable", "unanswerable": "unanswerable", "verdicts": "Judge verdicts",
+        "config": "Configuration", "True": "yes", "False": "no", "None": "-",
+    },
+    "ja": {
+        "title": "評価 {run}", "heading": "評価の実行 {run}",
+        "line": "{status} ・ {done}/{total} 問 ・ テストセット {testset} ・ 作成 {created} ・ 評価モデル {judge}",
+        "none": "なし", "dev_judge": "開発用の評価モデル（0.5B）は動作確認用です。スコアは品質の指標になりません。",
+        "summary": "概要", "metric": "指標", "mean": "平均", "n": "件数", "failed": "失敗", "na": "対象外",
+        "why": "失敗の理由", "questions": "質問ごとの結果", "id": "ID", "question": "質問", "answer": "回答",
+        "refused": "回答を控えた", "citations": "出典", "latency": "所要ミリ秒", "unsupported": "資料で確認できず",
+        "answerable": "回答可能", "unanswerable": "回答不能", "verdicts": "評価モデルの判定",
+        "config": "設定", "True": "はい", "False": "いいえ", "None": "-",
+    },
+}
+"""The report's own words in each interface language (the data, such as questions and reasons, as stored)."""
+
+
+def export_html(store: RunStore, run_id: str, path: Path, reader: SearchFilter, lang: str = "en",
+                reason_words: Callable[[str], str] = str) -> int:
+    """A self-contained report: inline CSS, no scripts, no external assets; its headings in ``lang``, each stored
+    score reason shown as ``reason_words`` says it (the interface passes its translation)."""
+    w = REPORT_TEXT.get(lang, REPORT_TEXT["en"])
     run = store.get(run_id)
     agg = run_aggregate(store, run)
     records = readable_samples(store, run, reader)
@@ -440,20 +469,20 @@ def export_html(store: RunStore, run_id: str, path: Path, reader: SearchFilter) 
     names = [n for n in run.metrics if n not in LATENCY_METRICS]
     judge = run.config.get("judge") or {}
     parts = [
-        "<!DOCTYPE html><html lang='ja'><head><meta charset='utf-8'>",
-        f"<title>Evaluation {_esc(run.run_id)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Evaluation run {_esc(run.run_id)}</h1>",
-        f"<p>{_esc(run.status)} · {run.done}/{run.total} samples · test set {_esc(run.testset)} · "
-        f"created {_esc(run.created_at)} · judge {_esc(run.judge or 'none')}</p>",
+        f"<!DOCTYPE html><html lang='{_esc(lang)}'><head><meta charset='utf-8'>",
+        f"<title>{_esc(w['title'].format(run=run.run_id))}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_esc(w['heading'].format(run=run.run_id))}</h1>",
+        "<p>" + _esc(w["line"].format(status=run.status, done=run.done, total=run.total, testset=run.testset,
+                                      created=run.created_at, judge=run.judge or w["none"])) + "</p>",
     ]
     if judge and not judge.get("meaningful", True):
-        parts.append("<p class='warn'>The dev judge (0.5B) only checks the plumbing: its scores are not meaningful."
-                     "</p>")
-    parts.append("<h2>Summary</h2><table><tr><th>metric</th><th>mean</th><th>n</th><th>failed</th><th>n/a</th>"
-                 "<th>failure reasons</th></tr>")
+        parts.append(f"<p class='warn'>{_esc(w['dev_judge'])}</p>")
+    parts.append(f"<h2>{_esc(w['summary'])}</h2><table><tr>"
+                 + "".join(f"<th>{_esc(w[k])}</th>" for k in ("metric", "mean", "n", "failed", "na", "why"))
+                 + "</tr>")
     for name, value in agg.means.items():
         reasons = agg.failure_reasons.get(name, {})
-        why = "; ".join(f"{k} ×{v}" for k, v in reasons.items())
+        why = "; ".join(f"{reason_words(k)} ×{v}" for k, v in reasons.items())
         parts.append(
             f"<tr><td>{_esc(name)}</td><td class='num'>{_esc(_fmt(value, name))}</td>"
             f"<td class='num'>{agg.counts.get(name, 0)}</td>"
@@ -461,41 +490,43 @@ def export_html(store: RunStore, run_id: str, path: Path, reader: SearchFilter) 
             f"<td class='num'>{agg.not_applicable.get(name, 0)}</td><td>{_esc(why)}</td></tr>"
         )
     parts.append("</table>")
-    parts.append("<h2>Questions</h2><table><tr><th>id</th><th>question</th><th>answer</th><th>refused</th>"
-                 "<th>citations</th><th>latency ms</th>" + "".join(f"<th>{_esc(n)}</th>" for n in names) + "</tr>")
+    parts.append(f"<h2>{_esc(w['questions'])}</h2><table><tr>"
+                 + "".join(f"<th>{_esc(w[k])}</th>" for k in ("id", "question", "answer", "refused", "citations",
+                                                              "latency"))
+                 + "".join(f"<th>{_esc(n)}</th>" for n in names) + "</tr>")
     for r in rows:
         cites = "<br>".join(
             f"[{c.get('n')}] {_esc(c.get('source'))}{_page(c.get('page'))} "
-            f"{'✓' if c.get('verified') else '✗ not supported'}" for c in r.citations
+            f"{'✓' if c.get('verified') else '✗ ' + _esc(w['unsupported'])}" for c in r.citations
         )
         cells = []
         for n in names:
             status = r.statuses.get(n)
-            reason = r.reasons.get(n, "")
+            reason = reason_words(r.reasons.get(n, ""))
             if status == "ok":
                 value = r.scores[n]
                 klass = "num low" if value is not None and value < 0.5 else "num"
                 cells.append(f"<td class='{klass}' title='{_esc(reason)}'>{value:.3f}</td>")
             elif status == "failed":
-                cells.append(f"<td class='failed' title='{_esc(reason)}'>failed<br><span class='muted'>"
+                cells.append(f"<td class='failed' title='{_esc(reason)}'>{_esc(w['failed'])}<br><span class='muted'>"
                              f"{_esc(reason[:80])}</span></td>")
             else:
-                cells.append(f"<td class='na' title='{_esc(reason)}'>n/a</td>")
+                cells.append(f"<td class='na' title='{_esc(reason)}'>{_esc(w['na'])}</td>")
         error = f"<br><span class='warn'>{_esc(r.error)}</span>" if r.error else ""
         parts.append(
             f"<tr><td>{_esc(r.id)}</td><td>{_esc(r.question)}<br><span class='muted'>"
-            f"{'answerable' if r.answerable else 'unanswerable'}</span></td>"
-            f"<td class='answer'>{_esc(r.answer)}{error}</td><td>{_esc(r.refused)}</td><td>{cites}</td>"
+            f"{_esc(w['answerable' if r.answerable else 'unanswerable'])}</span></td>"
+            f"<td class='answer'>{_esc(r.answer)}{error}</td><td>{_esc(w[str(r.refused)])}</td><td>{cites}</td>"
             f"<td class='num'>{_esc(_fmt(r.latency_ms, 'x_ms'))}</td>{''.join(cells)}</tr>"
         )
     parts.append("</table>")
     details = [(r.id, r.judge_details) for r in rows if r.judge_details]
     if details:
-        parts.append("<h2>Judge verdicts</h2>")
+        parts.append(f"<h2>{_esc(w['verdicts'])}</h2>")
         for sid, det in details:
             body = json.dumps(det, ensure_ascii=False, indent=1)
             parts.append(f"<details><summary>{_esc(sid)}</summary><pre>{_esc(body)}</pre></details>")
-    parts.append("<h2>Configuration</h2>")
+    parts.append(f"<h2>{_esc(w['config'])}</h2>")
     parts.append(f"<pre>{_esc(json.dumps(run.config, ensure_ascii=False, indent=2))}</pre>")
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)

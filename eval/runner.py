@@ -21,12 +21,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from auth.requesters import requester_for
 from core.errors import CQAError
 from core.schema import Answer, ChatTurn
 from core.text import detect_language
+from eval.judge_presets import is_meaningful, judge_llm_preset
 from eval.metrics import JUDGE_METRICS, SAMPLE_METRICS, Score, aggregate, parse_metric_names, sample_metrics
 from eval.run_store import RunRecord, RunStore, now, store_path
 from eval.testset import TestCase, file_sha256, load_testset, select_cases
+from llm.model_files import sha256_of
+from llm.presets import get_preset
+from prompts import prompt_set_version
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JUDGE_MAX_TOKENS = 512
@@ -70,7 +75,7 @@ def new_run_id() -> str:
 
 
 def open_store(settings) -> RunStore:
-    return RunStore(store_path(settings.data_dir))
+    return RunStore(settings.database.target(store_path(settings.data_dir)))
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -117,8 +122,6 @@ def model_identity(chat, preset_name: str, cache_file: Path) -> dict:
     checked when the parts were assembled); any other file is hashed once with
     ``llm.model_files.sha256_of`` and the digest cached by path, size and mtime in
     ``<data_dir>/eval/model_hashes.json`` (hashing a 20 GB GGUF takes a while, once)."""
-    from llm.presets import get_preset
-
     info: dict = {"preset": preset_name, "name": getattr(chat, "name", None)}
     path = getattr(chat, "model_path", None)
     if path is None:
@@ -136,8 +139,6 @@ def model_identity(chat, preset_name: str, cache_file: Path) -> dict:
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
     digest = _hash_cache_get(cache_file, key)
     if digest is None:
-        from llm.model_files import sha256_of
-
         digest = sha256_of(path)
         _hash_cache_put(cache_file, key, digest)
     info.update(sha256=digest, sha256_source="computed")
@@ -277,6 +278,7 @@ def run_testset(
     log: Callable[[str], None] | None = None,
     store: RunStore | None = None,
     actor: str = "cli",
+    on_run: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Answer and score a test set; return the run's aggregate.
 
@@ -286,10 +288,8 @@ def run_testset(
     run with its own options (arguments given here override them). Without ``resume`` an
     unfinished run with the same configuration is continued unless ``new``. ``user`` is who the
     questions are asked as (their access groups); ``actor`` who started the run (audit trail).
-    ``stop_after``: answer at most that many new samples, leaving the run resumable."""
-    from eval.judge_presets import is_meaningful, judge_llm_preset
-    from prompts import prompt_set_version
-
+    ``stop_after``: answer at most that many new samples, leaving the run resumable. ``on_run`` is told the run
+    id as soon as the run is created or resumed (the evaluation worker writes it into its job)."""
     log = log or (lambda message: None)
     settings = container.settings
     own_store = store is None
@@ -326,7 +326,7 @@ def run_testset(
         judge = None
         judge_cfg = None
         if judge_names:
-            from eval.judge import Judge, load_judge_chat  # imports RAGAS: only when judging
+            from eval.judge import RAGAS_VERSION, Judge, load_judge_chat  # imports RAGAS: only when judging
 
             preset = judge_llm_preset(opts["judge"])
             model_path = Path(opts["judge_model_path"]) if opts["judge_model_path"] else None
@@ -339,10 +339,6 @@ def run_testset(
             prompt_info = judge.prepare(judge_names, languages)
             budgets = {lang: opts["judge_context_tokens"] or judge.context_budget(judge_names, lang)
                        for lang in languages}
-            try:
-                from ragas import __version__ as ragas_version
-            except ImportError:  # pragma: no cover
-                ragas_version = None
             judge_cfg = {
                 "name": opts["judge"],
                 "preset": preset,
@@ -355,12 +351,10 @@ def run_testset(
                 "sampling": asdict(judge.llm.sampling),
                 "ja_prompts": opts["ja_prompts"],
                 "prompts": prompt_info,
-                "ragas": ragas_version,
+                "ragas": RAGAS_VERSION,
             }
         else:
             budgets = {}
-
-        from auth.requesters import requester_for
 
         # as `qa` and `retrieval`: the named user's groups, or public documents only
         requester = requester_for(settings, opts["user"])
@@ -427,6 +421,8 @@ def run_testset(
             done_ids = set()
             case_ids = [c.id for c in selected]
             resumed = False
+        if on_run is not None:
+            on_run(run.run_id)
         container.audit.append(actor, "eval_run", {"run_id": run.run_id, "testset": testset_path.name,
                                                    "judge": run.judge, "resumed": resumed})
 
@@ -447,7 +443,9 @@ def run_testset(
                     raise _Stopped
                 report(ProgressUpdate(done, total, case.id, case.question, "answering"))
                 record = _sample(case, answers, requester, judge, judge_names, wanted_ours, k, budgets, report,
-                                 done, total)
+                                 done, total, cancel)
+                if cancel is not None and cancel.is_set():
+                    raise _Stopped  # the answer or the judge may have been cut off: asked again when resumed
                 store.save_sample(run.run_id, index[case.id], case.id, record)
                 answered += 1
                 done += 1
@@ -482,7 +480,21 @@ def run_testset(
             store.close()
 
 
-def _sample(case, answers, requester, judge, judge_names, wanted_ours, k, budgets, report, done, total) -> dict:
+def _answer(answers, question: str, requester, history, cancel: threading.Event | None) -> Answer:
+    """The service's answer, its generation stopped by ``cancel`` (the evaluation worker's stop)."""
+    from qa.service import AnswerEvent
+
+    final = None
+    for event in answers.stream(question, requester, history, cancel=cancel):
+        if isinstance(event, AnswerEvent):
+            final = event.answer
+    if final is None:
+        raise CQAError("the answering service ended without an answer")
+    return final
+
+
+def _sample(case, answers, requester, judge, judge_names, wanted_ours, k, budgets, report, done, total,
+            cancel: threading.Event | None = None) -> dict:
     lang = detect_language(case.question)
     record: dict = {
         "id": case.id,
@@ -495,7 +507,7 @@ def _sample(case, answers, requester, judge, judge_names, wanted_ours, k, budget
     }
     try:
         history = [ChatTurn(role=t["role"], content=t["content"]) for t in case.history]
-        answer = answers.ask(case.question, requester, history or None)
+        answer = _answer(answers, case.question, requester, history or None, cancel)
     except CQAError:
         raise  # a missing model or broken store: every sample would fail the same way
     except Exception as exc:

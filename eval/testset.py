@@ -8,6 +8,7 @@ allowed). Every invalid row is reported with its row number, in one error.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -92,7 +93,8 @@ def _raise_collected(path: Path, errors: list[str], what: str) -> None:
     shown = errors[:MAX_ERRORS_SHOWN]
     more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
     plural = "s" if len(errors) > 1 else ""
-    raise TestsetError(f"{path}: {len(errors)} invalid {what}{plural}: {' | '.join(shown)}{more}")
+    raise TestsetError(f"{path}: {len(errors)} invalid {what}{plural}: {' | '.join(shown)}{more}",
+                       key="testset_invalid", params={"name": path.name, "n": len(errors), "detail": shown[0]})
 
 
 def _check_unique(path: Path, cases: list[TestCase]) -> None:
@@ -103,7 +105,8 @@ def _check_unique(path: Path, cases: list[TestCase]) -> None:
             dupes.append(case.id)
         seen.add(case.id)
     if dupes:
-        raise TestsetError(f"{path}: duplicate ids: {', '.join(sorted(set(dupes)))}")
+        raise TestsetError(f"{path}: duplicate ids: {', '.join(sorted(set(dupes)))}", key="testset_duplicate_ids",
+                           params={"name": path.name, "ids": ", ".join(sorted(set(dupes)))})
 
 
 def load_jsonl(path: Path) -> list[TestCase]:
@@ -236,7 +239,7 @@ def cases_from_rows(path: Path, rows: Iterable[dict], first_row: int = 2) -> lis
 
 
 def _read_table(path: Path):
-    import pandas as pd
+    import pandas as pd  # 1 s to import: only for a .csv or .xlsx test set
 
     if path.suffix.lower() == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -254,10 +257,13 @@ def load_table(path: Path) -> list[TestCase]:
     unknown = [c for c in frame.columns if c not in _COLUMNS and not c.startswith("#")]
     if unknown:
         raise TestsetError(
-            f"{path}: unknown column(s) {', '.join(unknown)} (expected: {', '.join(TestCase.model_fields)})"
+            f"{path}: unknown column(s) {', '.join(unknown)} (expected: {', '.join(TestCase.model_fields)})",
+            key="testset_columns", params={"name": path.name, "columns": ", ".join(unknown),
+                                           "expected": ", ".join(TestCase.model_fields)},
         )
     if "question" not in frame.columns:
-        raise TestsetError(f"{path}: a 'question' column is required")
+        raise TestsetError(f"{path}: a 'question' column is required", key="testset_no_question",
+                           params={"name": path.name})
     return cases_from_rows(path, frame.to_dict(orient="records"))
 
 
@@ -265,7 +271,7 @@ def load_testset(path: str | Path) -> list[TestCase]:
     """Read a test set from .jsonl, .csv or .xlsx; raise TestsetError naming every bad row."""
     path = Path(path)
     if not path.is_file():
-        raise TestsetError(f"test set {path} does not exist")
+        raise TestsetError(f"test set {path} does not exist", key="testset_missing", params={"name": path.name})
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         cases = load_jsonl(path)
@@ -274,7 +280,7 @@ def load_testset(path: str | Path) -> list[TestCase]:
     else:
         raise TestsetError(f"{path}: unsupported test set format {suffix!r} (use .jsonl, .csv or .xlsx)")
     if not cases:
-        raise TestsetError(f"{path}: the test set is empty")
+        raise TestsetError(f"{path}: the test set is empty", key="testset_empty", params={"name": path.name})
     _check_unique(path, cases)
     return cases
 
@@ -317,8 +323,6 @@ def obliqa_cases(path: str | Path, document_ids: set[int] | None = None) -> list
     """ObliQA questions (``ObliQA_dev.json`` in the shared corpus) as test cases whose gold
     passages are reference contexts (hit@k then uses the passage rule); with ``document_ids``
     only questions whose passages all come from those documents."""
-    import ast
-    import json
 
     cases = []
     for q in json.loads(Path(path).read_text(encoding="utf-8")):

@@ -18,6 +18,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from core.schema import Hit
+from core.text import split_sentences
+from ingest.readers import read_document
+from qa.citations import supports
+from qa.claims import canonical, negated, specifics
+
 SOURCES = (
     ("ja", "ja/fsa_amlcft/211122_amlcft_guidelines.pdf"),
     ("ja", "ja/egov_laws_2013/text/犯罪による収益の移転防止に関する法律.txt"),
@@ -42,8 +48,6 @@ _EN_NUMBERS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "
 
 def _sentences(text: str) -> list[str]:
     """Whole statements: not a fragment that starts mid-sentence, a footnote, or a table-of-contents line."""
-    from qa.citations import split_sentences
-
     return [s for s in split_sentences(text)
             if 25 <= len(s) <= 220 and not re.match(r"[\W\d_]", s) and "...." not in s and "…" not in s]
 
@@ -76,8 +80,6 @@ def _change_period(sentence: str) -> str | None:
 
 
 def _negate(sentence: str, lang: str) -> str | None:
-    from qa.claims import negated
-
     if negated(sentence):
         return None  # a double negative says nothing clear
     rules = (
@@ -103,8 +105,6 @@ def _swap_entity(sentence: str, lang: str) -> str | None:
 
 def _respell(sentence: str, lang: str) -> str:
     """The same fact in another spelling: what the verifier's normalisation must see through."""
-    from qa.claims import canonical
-
     if lang == "ja":
         return canonical(sentence) if re.search(f"[{_KANJI_DIGITS}十百千]", sentence) else sentence + "[1]"
     m = re.search(r"\b(10|[1-9])\b", sentence)
@@ -114,9 +114,6 @@ def _respell(sentence: str, lang: str) -> str:
 
 
 def build(corpus: Path, seed: int = 7) -> list[dict]:
-    from ingest.readers import read_document
-    from qa.claims import specifics
-
     rng = random.Random(seed)
     items: list[dict] = []
     for lang, rel in SOURCES:
@@ -142,9 +139,6 @@ def build(corpus: Path, seed: int = 7) -> list[dict]:
 
 def measure(items: list[dict]) -> dict:
     """Precision and recall of the verifier's "unsupported" decision, overall and per perturbation."""
-    from core.schema import Hit
-    from qa.citations import supports
-
     counts: Counter = Counter()
     per_kind: Counter = Counter()
     errors = []

@@ -8,13 +8,18 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from tqdm import tqdm
+
 from core.cli import ArgumentParser, UsageError, print_json, run
 from core.text import printable
+from ingest.service import IngestOptions
 from wiring import open_container
+
+PROG = "python -m ingest"
 
 
 def _parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m ingest", description="Ingest documents into the store.")
+    p = ArgumentParser(prog=PROG, description="Ingest documents into the store.")
     p.add_argument("paths", nargs="*", type=Path, help="files or folders")
     p.add_argument("--doc-type", choices=["regulation", "guidance", "manual"])
     p.add_argument("--title")
@@ -38,8 +43,6 @@ def _parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from ingest.service import IngestOptions
-
     args = _parser().parse_args(argv)
     actions = (args.paths or args.sync, args.list, args.withdraw, args.delete, args.restore, args.suggestions,
                args.confirm_edition)
@@ -88,7 +91,7 @@ def main(argv: list[str]) -> int:
             report = service.plan(args.paths, options)
             print_json(report) if args.json else _print_report(report)
             return 1 if report.failed else 0
-        progress = None if args.json or not sys.stderr.isatty() else _progress_bar()
+        progress = None if args.json or not sys.stderr.isatty() else progress_bars()
         report = (
             service.sync(args.sync, options, progress) if args.sync else service.ingest(args.paths, options, progress)
         )
@@ -101,14 +104,22 @@ def main(argv: list[str]) -> int:
         container.close()
 
 
-def _progress_bar():
-    from tqdm import tqdm
-
-    bar = tqdm(unit="file", file=sys.stderr)
+def progress_bars(stream=None):
+    """The files done of all; and while a file's scanned pages are read by OCR, a second bar of its pages with
+    tqdm's estimate of the time left."""
+    stream = stream or sys.stderr
+    bar = tqdm(unit="file", file=stream)
+    ocr_bar: list[tqdm] = []  # the current file's, while it has one
 
     def update(p) -> None:
         bar.total = p.file_count
         bar.set_description(f"{printable(Path(p.path).name)[:30]} {p.stage}")
+        if p.ocr is not None:
+            if not ocr_bar:
+                ocr_bar.append(tqdm(total=p.ocr.total, unit="page", desc="  OCR", file=stream, position=1, leave=False))
+            ocr_bar[0].update(p.ocr.done - ocr_bar[0].n)
+        elif ocr_bar:
+            ocr_bar.pop().close()
         if p.stage in ("done", "failed"):
             bar.update(1)
 
@@ -130,6 +141,8 @@ def _print_report(report) -> None:
             detail += (f"; looks like a new edition of {s.label()} ({s.reason}, {s.overlap:.0%} of the text in common):"
                        f" confirm with --confirm-edition {d.doc_id} {s.doc_id}")
         print(f"{d.status:12} {printable(d.path)}: {printable(detail or '')}")
+        for warning in d.warnings:
+            print(f"{'':12} ! {printable(warning)}")
     if not any(d.status.startswith("would-") for d in report.documents):
         print(f"{len(report.documents)} files in {report.seconds:.1f} s")
 
@@ -157,4 +170,4 @@ def _print_registry(versions, as_json: bool) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

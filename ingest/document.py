@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -11,6 +11,8 @@ class Page:
 
     number: int | None
     text: str
+    ocr: bool = False
+    """The text was read from the page's image by OCR (the page had no text layer)."""
 
 
 @dataclass
@@ -31,3 +33,16 @@ class ChunkDraft:
     """Section path, outermost first, joined with " > "."""
     page_start: int | None
     page_end: int | None
+    ocr: bool = False
+    """Some of the text was read by OCR from a scanned page."""
+
+
+def mark_ocr(doc: ParsedDocument, drafts: list[ChunkDraft]) -> list[ChunkDraft]:
+    """``drafts`` of ``doc``, those with text from a page read by OCR marked ``ocr``."""
+    ocr_pages = {p.number for p in doc.pages if p.ocr}
+    return [
+        replace(d, ocr=True)
+        if d.page_start is not None and ocr_pages.intersection(range(d.page_start, (d.page_end or d.page_start) + 1))
+        else d
+        for d in drafts
+    ]

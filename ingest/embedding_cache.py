@@ -7,16 +7,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, select
 
-from core.sqlite import ThreadLocalSQLite
+from db import Database
+from db.statements import upsert
+
+VECTORS = Table(
+    "vectors",
+    MetaData(),
+    Column("key", Text, primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
+)
 
 
-class EmbeddingCache(ThreadLocalSQLite):
-    SCHEMA = "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+class EmbeddingCache:
+    """The cache in ``path`` (``embeddings.sqlite3`` in the data dir, or a retrieval-quality index's dir)."""
 
-    def __init__(self, path: Path, model_name: str) -> None:
+    def __init__(self, path: Path | str, model_name: str) -> None:
         self._model = model_name
-        super().__init__(path)
+        self.path = path
+        self._db = Database(path, "embedding_cache", wal=True)
+
+    def close(self) -> None:
+        """Nothing stays open between calls; kept for the callers that close what they open."""
+        self._db.dispose()
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self._model}\0{text}".encode()).hexdigest()
@@ -25,22 +39,18 @@ class EmbeddingCache(ThreadLocalSQLite):
         """Vectors for ``texts``, computing only the missing ones; returns (vectors, computed)."""
         keys = [self._key(t) for t in texts]
         found: dict[str, np.ndarray] = {}
-        db = self._db()
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            rows = db.execute(
-                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(part))})", part
-            ).fetchall()
-            found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
+        with self._db.read() as conn:
+            for i in range(0, len(keys), 500):
+                rows = conn.execute(select(VECTORS.c.key, VECTORS.c.vector).where(VECTORS.c.key.in_(keys[i : i + 500])))
+                found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
         missing = sorted({k: t for k, t in zip(keys, texts, strict=False) if k not in found}.items())
         if missing:
             vectors = embed([t for _, t in missing])
-            with self._tx() as tx:
-                tx.executemany(
-                    "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                    [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=False)],
-                )
-            found.update({k: v.astype(np.float32) for (k, _), v in zip(missing, vectors, strict=False)})
+            pairs = list(zip(missing, vectors, strict=False))
+            rows = [{"key": k, "vector": v.astype(np.float32).tobytes()} for (k, _), v in pairs]
+            with self._db.write() as conn:
+                upsert(conn, VECTORS, rows, keys=("key",))
+            found.update({k: v.astype(np.float32) for (k, _), v in pairs})
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), 0
         return np.vstack([found[k] for k in keys]), len(missing)

@@ -22,13 +22,18 @@ class Originals:
             shutil.copyfile(path, tmp)
             tmp.replace(target)
 
+    def pdf_path(self, sha256: str, source: str) -> Path | None:
+        """The kept file of a PDF version (None when the version is not a kept PDF)."""
+        path = self._path(sha256, source)
+        return path if path.suffix == ".pdf" and path.is_file() else None
+
     def pdf_page(self, sha256: str, source: str, page: int) -> bytes | None:
         """One page of a kept PDF as a PDF of its own, its text and drawing only: none of the document's
         JavaScript, actions, annotations or embedded files (None when not a kept PDF)."""
         from pypdf import PdfReader, PdfWriter
 
-        path = self._path(sha256, source)
-        if path.suffix != ".pdf" or not path.is_file():
+        path = self.pdf_path(sha256, source)
+        if path is None:
             return None
         reader = PdfReader(path)
         if reader.is_encrypted:

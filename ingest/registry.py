@@ -8,46 +8,68 @@ has not caught up with yet (a crash between the two writes): ``recover()`` finis
 
 from __future__ import annotations
 
+import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
-from core.sqlite import ThreadLocalSQLite
+from sqlalchemy import (
+    REAL,
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    RowMapping,
+    Select,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    doc_key TEXT NOT NULL,
-    title TEXT NOT NULL,
-    doc_type TEXT NOT NULL,
-    source TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    effective_from TEXT,
-    effective_to TEXT,
-    status TEXT NOT NULL,
-    access TEXT NOT NULL,
-    ingested_at TEXT NOT NULL,
-    pages INTEGER NOT NULL DEFAULT 0,
-    chunks INTEGER NOT NULL DEFAULT 0,
-    warnings TEXT NOT NULL DEFAULT '[]',
-    store_synced INTEGER NOT NULL DEFAULT 1,
-    source_path TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (doc_id, version)
-);
-CREATE INDEX IF NOT EXISTS documents_sha ON documents (sha256);
-CREATE INDEX IF NOT EXISTS documents_key ON documents (doc_key);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS edition_suggestions (
-    doc_id TEXT NOT NULL,
-    of_doc_id TEXT NOT NULL,
-    overlap REAL NOT NULL,
-    reason TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (doc_id, of_doc_id)
-);
-"""
+from db import Database
+from db.statements import upsert
+
+_METADATA = MetaData()
+DOCUMENTS = Table(
+    "documents",
+    _METADATA,
+    Column("doc_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("doc_key", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("doc_type", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("effective_from", Text),
+    Column("effective_to", Text),
+    Column("status", Text, nullable=False),
+    Column("access", Text, nullable=False),
+    Column("ingested_at", Text, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("warnings", Text, nullable=False),
+    Column("store_synced", Integer, nullable=False),
+    Column("source_path", Text, nullable=False),
+    PrimaryKeyConstraint("doc_id", "version"),
+)
+EDITION_SUGGESTIONS = Table(
+    "edition_suggestions",
+    _METADATA,
+    Column("doc_id", Text, nullable=False),
+    Column("of_doc_id", Text, nullable=False),
+    Column("overlap", REAL, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    PrimaryKeyConstraint("doc_id", "of_doc_id"),
+)
+_D = DOCUMENTS.c
 
 
 @dataclass(frozen=True)
@@ -79,7 +101,7 @@ class DocumentVersion:
         return d
 
 
-def _row_to_version(row: sqlite3.Row) -> DocumentVersion:
+def _row_to_version(row: RowMapping) -> DocumentVersion:
     return DocumentVersion(
         doc_id=row["doc_id"],
         version=row["version"],
@@ -114,75 +136,70 @@ class EditionSuggestion:
     created_at: str
 
 
-_COLUMNS = (
-    "doc_id", "version", "doc_key", "title", "doc_type", "source", "sha256", "effective_from", "effective_to",
-    "status", "access", "ingested_at", "pages", "chunks", "warnings", "store_synced", "source_path",
-)
+class Registry:
+    """The registry in ``path`` (normally ``settings.registry_path``; a SQLite file in WAL mode, every commit
+    synced) or a database URL."""
 
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._db = Database(path, "registry", wal=True, pragmas=("synchronous=FULL",))
 
-class Registry(ThreadLocalSQLite):
-    SCHEMA = _SCHEMA
-    PRAGMAS = ("synchronous=FULL",)
+    def close(self) -> None:
+        """Nothing stays open between calls; kept for the callers that close what they open."""
+        self._db.dispose()
 
-    def __init__(self, path) -> None:
-        super().__init__(path)
-        columns = {r["name"] for r in self._db().execute("PRAGMA table_info(documents)")}
-        if "source_path" not in columns:  # a registry written before document identity by path
-            self._db().execute("ALTER TABLE documents ADD COLUMN source_path TEXT NOT NULL DEFAULT ''")
+    def _select(self, *where: ColumnElement[bool]) -> list[DocumentVersion]:
+        query = select(DOCUMENTS).where(*where).order_by(_D.title, _D.doc_id, _D.version)
+        with self._db.read() as conn:
+            return [_row_to_version(r) for r in conn.execute(query).mappings()]
 
-    def _select(self, where: str = "1", args: tuple = ()) -> list[DocumentVersion]:
-        rows = (
-            self._db()
-            .execute(f"SELECT * FROM documents WHERE {where} ORDER BY title, doc_id, version", args)
-            .fetchall()
-        )
-        return [_row_to_version(r) for r in rows]
+    def _first_doc_id(self, query: Select) -> str | None:
+        with self._db.read() as conn:
+            return conn.execute(query.limit(1)).scalar()
 
     def all_versions(self) -> list[DocumentVersion]:
         return self._select()
 
     def versions_of(self, doc_id: str) -> list[DocumentVersion]:
-        return self._select("doc_id = ?", (doc_id,))
+        return self._select(_D.doc_id == doc_id)
 
     def get(self, doc_id: str, version: int) -> DocumentVersion | None:
-        found = self._select("doc_id = ? AND version = ?", (doc_id, version))
+        found = self._select(_D.doc_id == doc_id, _D.version == version)
         return found[0] if found else None
 
     def active(self) -> list[DocumentVersion]:
-        return self._select("status = 'active'")
+        return self._select(_D.status == "active")
 
     def active_version(self, doc_id: str) -> DocumentVersion | None:
-        found = self._select("doc_id = ? AND status = 'active'", (doc_id,))
+        found = self._select(_D.doc_id == doc_id, _D.status == "active")
         return found[0] if found else None
 
     def find_by_sha(self, sha256: str) -> DocumentVersion | None:
-        found = self._select("sha256 = ? AND status != 'pending'", (sha256,))
+        found = self._select(_D.sha256 == sha256, _D.status != "pending")
         return found[-1] if found else None
 
     def find_by_path(self, source_path: str) -> str | None:
         """The document last ingested from this path (deleted documents are forgotten)."""
-        row = self._db().execute(
-            "SELECT doc_id FROM documents WHERE source_path = ? AND status != 'pending' ORDER BY ingested_at DESC, "
-            "version DESC LIMIT 1",
-            (source_path,),
-        ).fetchone()
-        return row["doc_id"] if row else None
+        return self._first_doc_id(
+            select(_D.doc_id)
+            .where(_D.source_path == source_path, _D.status != "pending")
+            .order_by(_D.ingested_at.desc(), _D.version.desc())
+        )
 
     def find_by_key(self, doc_key: str) -> str | None:
-        row = self._db().execute("SELECT doc_id FROM documents WHERE doc_key = ? LIMIT 1", (doc_key,)).fetchone()
-        return row["doc_id"] if row else None
+        return self._first_doc_id(select(_D.doc_id).where(_D.doc_key == doc_key))
 
     def pending(self) -> list[DocumentVersion]:
-        return self._select("status = 'pending'")
+        return self._select(_D.status == "pending")
 
     def unsynced(self) -> list[DocumentVersion]:
-        return self._select("store_synced = 0 AND status != 'pending'")
+        return self._select(_D.store_synced == 0, _D.status != "pending")
 
     def begin_version(self, draft: DocumentVersion) -> DocumentVersion:
         """Record a new version as pending and return it with its version number."""
-        with self._tx() as db:
-            row = db.execute("SELECT MAX(version) FROM documents WHERE doc_id = ?", (draft.doc_id,)).fetchone()
-            version = (row[0] or 0) + 1
+        with self._db.write() as conn:
+            latest = conn.execute(select(func.max(_D.version)).where(_D.doc_id == draft.doc_id)).scalar()
+            version = (latest or 0) + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
             values = {
                 **draft.as_dict(),
@@ -195,10 +212,7 @@ class Registry(ThreadLocalSQLite):
                 "warnings": json.dumps(draft.warnings, ensure_ascii=False),
                 "store_synced": 0,
             }
-            db.execute(
-                f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                tuple(values[c] for c in _COLUMNS),
-            )
+            conn.execute(insert(DOCUMENTS).values(**values))
         return self.get(draft.doc_id, version)  # type: ignore[return-value]
 
     def activate(self, doc_id: str, version: int, chunks: int) -> list[DocumentVersion]:
@@ -206,76 +220,76 @@ class Registry(ThreadLocalSQLite):
 
         Returns the versions whose store payload must change (all marked unsynced).
         """
-        with self._tx() as db:
-            new = db.execute("SELECT effective_from FROM documents WHERE doc_id=? AND version=?", (doc_id, version))
-            start = new.fetchone()["effective_from"] or date.today().isoformat()
-            db.execute(
-                "UPDATE documents SET status='superseded', effective_to=?, store_synced=0 "
-                "WHERE doc_id=? AND status='active'",
-                (start, doc_id),
+        with self._db.write() as conn:
+            new = conn.execute(select(_D.effective_from).where(_D.doc_id == doc_id, _D.version == version))
+            start = new.scalar() or date.today().isoformat()
+            conn.execute(
+                update(DOCUMENTS)
+                .where(_D.doc_id == doc_id, _D.status == "active")
+                .values(status="superseded", effective_to=start, store_synced=0)
             )
-            db.execute(
-                "UPDATE documents SET status='active', chunks=?, effective_from=?, store_synced=0 "
-                "WHERE doc_id=? AND version=?",
-                (chunks, start, doc_id, version),
+            conn.execute(
+                update(DOCUMENTS)
+                .where(_D.doc_id == doc_id, _D.version == version)
+                .values(status="active", chunks=chunks, effective_from=start, store_synced=0)
             )
         return self.unsynced()
 
     def set_status(self, doc_id: str, version: int, status: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE documents SET status=?, store_synced=0 WHERE doc_id=? AND version=?",
-                (status, doc_id, version),
-            )
+        self._update(doc_id, version, status=status, store_synced=0)
 
     def restore(self, doc_id: str, version: int) -> None:
         """Make an earlier version active again; the active one (if any) becomes superseded."""
         today = date.today().isoformat()
-        with self._tx() as db:
-            db.execute(
-                "UPDATE documents SET status='superseded', effective_to=?, store_synced=0 "
-                "WHERE doc_id=? AND status='active'",
-                (today, doc_id),
+        with self._db.write() as conn:
+            conn.execute(
+                update(DOCUMENTS)
+                .where(_D.doc_id == doc_id, _D.status == "active")
+                .values(status="superseded", effective_to=today, store_synced=0)
             )
-            db.execute(
-                "UPDATE documents SET status='active', effective_to=NULL, store_synced=0 WHERE doc_id=? AND version=?",
-                (doc_id, version),
+            conn.execute(
+                update(DOCUMENTS)
+                .where(_D.doc_id == doc_id, _D.version == version)
+                .values(status="active", effective_to=None, store_synced=0)
             )
+
+    def _update(self, doc_id: str, version: int, **values: object) -> None:
+        with self._db.write() as conn:
+            conn.execute(update(DOCUMENTS).where(_D.doc_id == doc_id, _D.version == version).values(**values))
 
     # -- edition suggestions -------------------------------------------------------------------------------
 
     def suggest_edition(self, doc_id: str, of_doc_id: str, overlap: float, reason: str) -> EditionSuggestion:
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO edition_suggestions VALUES (?,?,?,?,?)",
-                (doc_id, of_doc_id, overlap, reason, now),
-            )
-        return EditionSuggestion(doc_id, of_doc_id, overlap, reason, now)
+        suggestion = EditionSuggestion(doc_id, of_doc_id, overlap, reason, now)
+        with self._db.write() as conn:
+            upsert(conn, EDITION_SUGGESTIONS, suggestion.__dict__, keys=("doc_id", "of_doc_id"))
+        return suggestion
 
     def suggestions(self) -> list[EditionSuggestion]:
-        rows = self._db().execute("SELECT * FROM edition_suggestions ORDER BY created_at, doc_id").fetchall()
-        return [EditionSuggestion(**dict(r)) for r in rows]
+        query = select(EDITION_SUGGESTIONS).order_by(EDITION_SUGGESTIONS.c.created_at, EDITION_SUGGESTIONS.c.doc_id)
+        with self._db.read() as conn:
+            return [EditionSuggestion(**r) for r in conn.execute(query).mappings()]
 
     def drop_suggestions(self, doc_id: str, of_doc_id: str | None = None) -> None:
         """Forget the suggestion of this pair, or every one that names ``doc_id`` (merged or deleted)."""
-        with self._tx() as db:
-            if of_doc_id is not None:
-                db.execute("DELETE FROM edition_suggestions WHERE doc_id=? AND of_doc_id=?", (doc_id, of_doc_id))
-            else:
-                db.execute("DELETE FROM edition_suggestions WHERE doc_id=? OR of_doc_id=?", (doc_id, doc_id))
+        s = EDITION_SUGGESTIONS.c
+        if of_doc_id is not None:
+            which = (s.doc_id == doc_id) & (s.of_doc_id == of_doc_id)
+        else:
+            which = or_(s.doc_id == doc_id, s.of_doc_id == doc_id)
+        with self._db.write() as conn:
+            conn.execute(delete(EDITION_SUGGESTIONS).where(which))
 
     def mark_synced(self, doc_id: str, version: int) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE documents SET store_synced=1 WHERE doc_id=? AND version=?", (doc_id, version))
+        self._update(doc_id, version, store_synced=1)
 
     def delete_version(self, doc_id: str, version: int) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM documents WHERE doc_id=? AND version=?", (doc_id, version))
+        with self._db.write() as conn:
+            conn.execute(delete(DOCUMENTS).where(_D.doc_id == doc_id, _D.version == version))
 
     def index_version(self) -> str:
         """A fingerprint of what is searchable: changes whenever any version changes."""
-        rows = self._db().execute("SELECT doc_id, version, status FROM documents ORDER BY doc_id, version").fetchall()
-        import hashlib
-
+        with self._db.read() as conn:
+            rows = conn.execute(select(_D.doc_id, _D.version, _D.status).order_by(_D.doc_id, _D.version)).all()
         return hashlib.sha256(json.dumps([tuple(r) for r in rows]).encode()).hexdigest()[:12]

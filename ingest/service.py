@@ -8,7 +8,6 @@ at every start) removes half-written versions and finishes unsynced status chang
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import time
@@ -17,17 +16,16 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-
 from core.errors import CQAError, IngestError
 from core.schema import PUBLIC_GROUP, UNRESTRICTED, Chunk, EditionMatch, IngestItem, IngestReport, SearchFilter
 from core.text import detect_language, safe_file_name
-from ingest.document import ChunkDraft, ParsedDocument
+from ingest.document import ChunkDraft, ParsedDocument, mark_ocr
 from ingest.embedding_cache import EmbeddingCache
 from ingest.identity import new_doc_id, normalise_key, path_key, shingles, text_overlap
+from ingest.ocr import SKIPPED as OCR_SKIPPED
+from ingest.ocr import OcrConfig, OcrProgress, PageOcr, unavailable_reason
 from ingest.originals import Originals
-from ingest.read_ahead import ReadAhead
-from ingest.readers import check_size
+from ingest.readers import check_size, read_document
 from ingest.registry import DocumentVersion, EditionSuggestion, Registry
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseEncoder
@@ -36,7 +34,6 @@ from settings.model import IngestSettings
 
 _REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府令|省令|条例|Act\b|Regulation|Directive|Law\b)")
 _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
-_EMBED_SLICE = 64
 _NAME_SEPARATORS = re.compile(r"[\s_\-.]+")
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -64,9 +61,11 @@ class Upload:
 class IngestProgress:
     path: str
     stage: str
-    """reading | chunking | embedding | storing | done | failed"""
+    """reading | ocr | chunking | embedding | storing | done | failed"""
     file_index: int
     file_count: int
+    ocr: OcrProgress | None = None
+    """While the file's scanned pages are read (stage ``ocr``): pages read of how many, and the time left."""
 
 
 ProgressFn = Callable[[IngestProgress], None]
@@ -141,26 +140,14 @@ class IngestService:
         started = time.perf_counter()
         files = collect_files(paths)
         items = []
-        sha_of = functools.cache(file_sha256)  # each file hashed once, looked at ahead or not
-        looked_ahead: set[Path] = set()
-        with ReadAhead(self.settings.read_workers, max_bytes=self._max_bytes) as reader:
-            for i, path in enumerate(files):
-                def stage(name: str, path: Path = path, i: int = i) -> None:
-                    _report(progress, path, name, i, len(files))
+        for i, path in enumerate(files):
+            def stage(name: str, ocr: OcrProgress | None = None, path: Path = path, i: int = i) -> None:
+                _report(progress, path, name, i, len(files), ocr)
 
-                def look_ahead(i: int = i) -> None:
-                    """Start reading the next files; after this one is read, which then had every core."""
-                    for upcoming in files[i + 1 : i + 1 + reader.workers]:
-                        if upcoming not in looked_ahead:
-                            looked_ahead.add(upcoming)
-                            if self._needs_reading(upcoming, sha_of):
-                                reader.prefetch(upcoming)
-
-                item = self._ingest_one(path, options, stage, reader, sha_of, after_read=look_ahead, actor=actor)
-                look_ahead()  # when this file needed no reading
-                if item.status != "unchanged":
-                    self._audit(actor, "ingest", item.model_dump(exclude={"warnings"}))
-                items.append(item)
+            item = self._ingest_one(path, options, stage, actor=actor)
+            if item.status != "unchanged":
+                self._audit(actor, "ingest", item.model_dump(exclude={"warnings", "error_key", "error_params"}))
+            items.append(item)
         return IngestReport(documents=items, seconds=round(time.perf_counter() - started, 3))
 
     def ingest_uploads(
@@ -173,7 +160,7 @@ class IngestService:
         """Keep uploaded files in the upload folder under their own names (made safe) and ingest them;
         a name that cannot be a file name is reported as failed, the other files go on."""
         if self.upload_dir is None:
-            raise CQAError("this service has no upload folder")
+            raise CQAError("this service has no upload folder", key="ingest_no_upload_folder")
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         paths, refused = [], []
         for upload in uploads:
@@ -181,7 +168,7 @@ class IngestService:
                 check_size(len(upload.data), self._max_bytes)
                 path = self.upload_dir / safe_file_name(upload.name)
             except (ValueError, IngestError) as exc:  # the name is kept as sent: shown through printable()
-                refused.append(IngestItem(path=upload.name, status="failed", error=str(exc)))
+                refused.append(_failed(upload.name, exc))
                 continue
             path.write_bytes(upload.data)
             paths.append(path)
@@ -197,7 +184,8 @@ class IngestService:
     ) -> IngestReport:
         """Make the store match ``folder``: ingest new and changed files, withdraw the rest."""
         if not folder.is_dir():
-            raise CQAError(f"--sync needs a folder: {folder} is not one")
+            raise CQAError(f"--sync needs a folder: {folder} is not one", key="not_a_folder",
+                           params={"folder": str(folder)})
         report = self.ingest([folder], options, progress, actor)
         present = {d.doc_id for d in report.documents if d.doc_id}
         started = time.perf_counter()
@@ -213,7 +201,7 @@ class IngestService:
     def withdraw(self, doc_id: str, actor: str = "cli") -> DocumentVersion:
         active = self.registry.active_version(doc_id)
         if active is None:
-            raise CQAError(f"no active document with id {doc_id}")
+            raise CQAError(f"no active document with id {doc_id}", key="no_document", params={"doc_id": doc_id})
         self.registry.set_status(doc_id, active.version, "withdrawn")
         self._sync_store_status()
         self._audit(actor, "withdraw", {"doc_id": doc_id, "version": active.version, "title": active.title})
@@ -227,7 +215,7 @@ class IngestService:
         """Remove every version of a document from the store and the registry."""
         versions = self.registry.versions_of(doc_id)
         if not versions:
-            raise CQAError(f"no document with id {doc_id}")
+            raise CQAError(f"no document with id {doc_id}", key="no_document", params={"doc_id": doc_id})
         self.store.delete_document(doc_id)
         for v in versions:
             self.registry.delete_version(doc_id, v.version)
@@ -243,10 +231,10 @@ class IngestService:
             try:
                 safe_file_name(path.name)
                 if not path.is_file():
-                    raise IngestError("no such file")
+                    raise IngestError("no such file", key="ingest_no_such_file")
                 known = self._unchanged(file_sha256(path))
             except (ValueError, OSError, IngestError) as exc:
-                items.append(IngestItem(path=str(path), status="failed", error=str(exc)))
+                items.append(_failed(str(path), exc))
                 continue
             if known is not None:
                 items.append(IngestItem(path=str(path), doc_id=known.doc_id, status="unchanged",
@@ -264,9 +252,10 @@ class IngestService:
         """Make an earlier version the active one again (undo a wrong supersede or withdrawal)."""
         target = self.registry.get(doc_id, version)
         if target is None or target.status == "pending":
-            raise CQAError(f"no version {version} of document {doc_id}")
+            raise CQAError(f"no version {version} of document {doc_id}", key="no_document", params={"doc_id": doc_id})
         if target.status == "active":
-            raise CQAError(f"version {version} of {target.title} is already the active one")
+            raise CQAError(f"version {version} of {target.title} is already the active one", key="already_active",
+                           params={"title": target.title, "version": version})
         active = self.registry.active_version(doc_id)
         self.registry.restore(doc_id, version)
         self._sync_store_status()
@@ -289,15 +278,15 @@ class IngestService:
         document is removed. The superseded edition stays queryable by date and can be restored."""
         new, stored = self.registry.active_version(doc_id), self.registry.active_version(of_doc_id)
         if new is None or stored is None or doc_id == of_doc_id:
-            raise CQAError(f"{doc_id} and {of_doc_id} must be two different active documents")
+            raise CQAError(f"{doc_id} and {of_doc_id} must be two different active documents", key="edition_pair")
         drafts = [
             ChunkDraft(text=p["text"], section=p.get("section", ""), page_start=p.get("page_start"),
-                       page_end=p.get("page_end"))
+                       page_end=p.get("page_end"), ocr=p.get("ocr", False))
             for p in self._chunk_payloads(new, actor)
         ]
         draft = replace(new, doc_id=of_doc_id, doc_key=stored.doc_key, status="pending",
                         access=stored.access, doc_type=stored.doc_type)
-        _, _, version = self._store_version(draft, drafts, lambda: False, lambda _stage: None)
+        _, _, version = self._store_version(draft, drafts, lambda _stage: None)
         self.store.delete_document(doc_id)
         for v in self.registry.versions_of(doc_id):
             self.registry.delete_version(doc_id, v.version)
@@ -329,42 +318,44 @@ class IngestService:
     # -- one document ----------------------------------------------------------------
 
     def _unchanged(self, sha: str) -> DocumentVersion | None:
-        """The stored version with exactly this content, if it still serves (no work to do)."""
+        """The stored version with exactly this content, if it still serves (no work to do), unless its scanned
+        pages were skipped for want of an OCR that is installed now: the file is then read again."""
         known = self.registry.find_by_sha(sha)
-        return known if known is not None and known.status in ("active", "superseded") else None
-
-    def _needs_reading(self, path: Path, sha_of: Callable[[Path], str]) -> bool:
-        try:
-            if not path.is_file() or path.stat().st_size > self._max_bytes:
-                return False  # reading it reports why
-            return self._unchanged(sha_of(path)) is None
-        except OSError:
-            return False
+        if known is None or known.status not in ("active", "superseded"):
+            return None
+        active = self.registry.active_version(known.doc_id)
+        if active is not None and active.sha256 == sha:
+            known = active  # the same content read again (its scanned pages read by OCR this time)
+        if any(w.startswith(OCR_SKIPPED) for w in known.warnings) and unavailable_reason(self._ocr_config) is None:
+            return None
+        return known
 
     @property
     def _max_bytes(self) -> int:
         return self.settings.max_file_mb * 1024 * 1024
 
+    @property
+    def _ocr_config(self) -> OcrConfig:
+        s = self.settings
+        return OcrConfig(command=s.ocr_command, languages=s.ocr_languages, dpi=s.ocr_dpi)
+
     def _ingest_one(
         self,
         path: Path,
         options: IngestOptions,
-        stage: Callable[[str], None],
-        reader: ReadAhead,
-        sha_of: Callable[[Path], str],
-        after_read: Callable[[], None],
+        stage: Callable[..., None],
         actor: str,
     ) -> IngestItem:
         try:
             source = safe_file_name(path.name)
         except ValueError as exc:
-            return IngestItem(path=str(path), status="failed", error=str(exc))
+            return _failed(str(path), exc)
         try:
             stage("reading")
             if not path.is_file():
-                raise IngestError("no such file")
+                raise IngestError("no such file", key="ingest_no_such_file")
             check_size(path.stat().st_size, self._max_bytes)  # before hashing: a 200 MB file is not read at all
-            sha = sha_of(path)
+            sha = file_sha256(path)
             known = self._unchanged(sha)
             if known is not None:
                 stage("done")
@@ -377,10 +368,8 @@ class IngestService:
                     version=known.version,
                     title=known.title,
                 )
-            try:
-                doc = reader.read(path)
-            finally:
-                after_read()
+            ocr = PageOcr(self._ocr_config, lambda p: stage("ocr", p))
+            doc = read_document(path, max_bytes=self._max_bytes, ocr=ocr)
             title = options.title or doc.title or Path(source).stem
             source_path = str(path.resolve())
             doc_id, doc_key, reason = self._identify(options, source_path)
@@ -405,7 +394,7 @@ class IngestService:
                 warnings=list(doc.warnings),
                 source_path=source_path,
             )
-            chunks, embedded, version = self._store_version(draft, self._drafts(doc), reader.busy, stage)
+            chunks, embedded, version = self._store_version(draft, self._drafts(doc), stage)
             if self.originals is not None:
                 self.originals.keep(path, sha)
             stage("done")
@@ -425,16 +414,17 @@ class IngestService:
             )
         except (IngestError, CQAError) as exc:
             stage("failed")
-            return IngestItem(path=str(path), status="failed", error=str(exc))
+            return _failed(str(path), exc)
         except Exception as exc:  # a reader library's own failure on a bad file
             stage("failed")
-            return IngestItem(path=str(path), status="failed", error=f"{type(exc).__name__}: {exc}")
+            detail = f"{type(exc).__name__}: {exc}"
+            return IngestItem(path=str(path), status="failed", error=detail, error_key="ingest_read_failed",
+                              error_params={"detail": detail[:300]})
 
     def _store_version(
         self,
         draft: DocumentVersion,
         drafts: list[ChunkDraft],
-        readers_busy: Callable[[], bool],
         stage: Callable[[str], None],
     ) -> tuple[list[Chunk], int, DocumentVersion]:
         """Write a version's chunks as pending, then make it the active version (superseding the
@@ -443,9 +433,9 @@ class IngestService:
         try:
             chunks = self._chunks(drafts, version)
             if not chunks:
-                raise IngestError("no text to index after chunking")
+                raise IngestError("no text to index after chunking", key="ingest_no_chunks")
             stage("embedding")
-            points, embedded = self._embed(chunks, readers_busy)
+            points, embedded = self._embed(chunks)
             stage("storing")
             self.store.upsert(points)
             _flush(self.store)
@@ -505,13 +495,16 @@ class IngestService:
 
     def _drafts(self, doc: ParsedDocument) -> list[ChunkDraft]:
         from ingest.chunking import chunk_document
+        from ingest.chunking.sentence_splitter import sentence_splitter_chunks
 
-        return chunk_document(
+        if self.settings.chunker == "sentence-splitter":
+            return sentence_splitter_chunks(doc)
+        return mark_ocr(doc, chunk_document(
             doc,
             count_tokens=self.embedder.count_tokens,
             max_tokens=self.settings.chunk_tokens,
             overlap_sentences=self.settings.chunk_overlap_sentences,
-        )
+        ))
 
     def _chunks(self, drafts: list[ChunkDraft], version: DocumentVersion) -> list[Chunk]:
         chunks = []
@@ -536,14 +529,15 @@ class IngestService:
                     effective_to=None,
                     access=version.access,
                     lang=detect_language(d.text),
+                    ocr=d.ocr,
                 )
             )
         return chunks
 
-    def _embed(self, chunks: list[Chunk], readers_busy: Callable[[], bool]) -> tuple[list[StoredPoint], int]:
+    def _embed(self, chunks: list[Chunk]) -> tuple[list[StoredPoint], int]:
         """The chunks' points, and how many texts had to be embedded (not in the cache)."""
         texts = [c.embed_text for c in chunks]
-        dense, embedded = self.cache.embed(texts, lambda missing: self._embed_texts(missing, readers_busy))
+        dense, embedded = self.cache.embed(texts, self.embedder.embed_passages)
         points = [
             StoredPoint(chunk=c, dense=dense[i], sparse=self.sparse.embed_document(self._sparse_text(c)))
             for i, c in enumerate(chunks)
@@ -557,15 +551,6 @@ class IngestService:
         if not self.settings.embed_title_prefix or not words:  # "12345.txt", "211122.pdf": no words to add
             return chunk.embed_text
         return " ".join(words) + "\n" + chunk.embed_text
-
-    def _embed_texts(self, texts: list[str], readers_busy: Callable[[], bool]) -> np.ndarray:
-        """One BLAS thread while reader workers use the other cores (two threads that wait on each other
-        under oversubscription run slower than one, docs/benchmarks.md), the embedder's own count once
-        they are done: decided again for every slice of ``_EMBED_SLICE`` texts."""
-        return np.vstack([
-            self.embedder.embed_passages(texts[i : i + _EMBED_SLICE], 1 if readers_busy() else None)
-            for i in range(0, len(texts), _EMBED_SLICE)
-        ])
 
     def _sync_store_status(self) -> None:
         """Make the store's status payloads follow the registry; one flush covers them all
@@ -590,6 +575,20 @@ def _flush(store: VectorStore) -> None:
         flush()
 
 
-def _report(progress: ProgressFn | None, path: Path, stage: str, i: int, n: int) -> None:
+def _report(progress: ProgressFn | None, path: Path, stage: str, i: int, n: int,
+            ocr: OcrProgress | None = None) -> None:
     if progress is not None:
-        progress(IngestProgress(str(path), stage, i, n))
+        progress(IngestProgress(str(path), stage, i, n, ocr))
+
+
+def _failed(path: str, exc: Exception) -> IngestItem:
+    """A file that could not be ingested, with the error's message key for the app: a ``CQAError``'s own, a name
+    that cannot be a file name (``ValueError``) or an unreadable file (``OSError``)."""
+    key, params = None, {}
+    if isinstance(exc, CQAError):
+        key, params = exc.key, exc.params
+    elif isinstance(exc, ValueError):
+        key, params = "bad_file_name", {"name": Path(path.replace("\\", "/")).name or path}
+    elif isinstance(exc, OSError):
+        key, params = "ingest_unreadable", {"detail": str(exc.strerror or exc)}
+    return IngestItem(path=path, status="failed", error=str(exc), error_key=key, error_params=params)

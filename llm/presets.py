@@ -30,6 +30,9 @@ class ModelPreset:
     name: str
     description: str
     n_ctx: int
+    architecture: str
+    """The GGUF ``general.architecture`` the preset's settings are for (``qwen2``, ``qwen3``):
+    ``python -m llm check`` refuses a GGUF whose metadata names another."""
     packaged: PackagedModel | None = None
     n_gpu_layers: int = 0
     tensor_split: tuple[float, ...] | None = None
@@ -73,6 +76,7 @@ PRESETS: dict[str, ModelPreset] = {
             name="dev-qwen2.5-0.5b",
             description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M, packaged, CPU (plumbing and demo)",
             n_ctx=4096,
+            architecture="qwen2",
             packaged=DEV_QWEN_05B,
             prompt_style="compact",
             sampling=Sampling(temperature=0.1, top_p=0.9, top_k=40, repeat_penalty=1.15),
@@ -81,6 +85,7 @@ PRESETS: dict[str, ModelPreset] = {
             name="judge-1.5b",
             description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M, packaged, CPU (smallest useful judge)",
             n_ctx=8192,
+            architecture="qwen2",
             packaged=JUDGE_QWEN_15B,
             sampling=Sampling(temperature=0.0, top_p=1.0, top_k=1),
         ),
@@ -88,6 +93,7 @@ PRESETS: dict[str, ModelPreset] = {
             name="qwen3-32b-2x4090-128k",
             description="Qwen3-32B Q4_K_M on 2x RTX 4090, 128K context via YaRN, non-thinking",
             n_ctx=131072,
+            architecture="qwen3",
             n_gpu_layers=-1,
             tensor_split=(0.5, 0.5),
             flash_attn=True,

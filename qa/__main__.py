@@ -6,11 +6,15 @@ import sys
 from datetime import date
 
 from core.cli import ArgumentParser, print_json, run
-from wiring import open_container
+from prompts import load_prompts
+from qa.service import AnswerEvent, TokenEvent
+from wiring import open_container, requester_for
+
+PROG = "python -m qa"
 
 
 def _parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m qa", description="Answer a question from the documents, with citations.")
+    p = ArgumentParser(prog=PROG, description="Answer a question from the documents, with citations.")
     p.add_argument("question")
     p.add_argument("--user", help="answer as this user (their access groups apply)")
     p.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD")
@@ -19,9 +23,6 @@ def _parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from qa.service import AnswerEvent, TokenEvent
-    from wiring import requester_for
-
     args = _parser().parse_args(argv)
     container = open_container(store_wait_seconds=5.0)
     try:
@@ -43,8 +44,6 @@ def main(argv: list[str]) -> int:
                 mark = "" if c.verified else "  (not supported by this source)"
                 print(f"[{c.n}] {c.source} p.{c.page} {c.section}{mark}")
             if not answer.refused and not any(c.verified for c in answer.citations):
-                from prompts import load_prompts
-
                 print(load_prompts(answer.language).no_citation)
         return 0
     finally:
@@ -52,4 +51,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

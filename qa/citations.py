@@ -14,12 +14,11 @@ import re
 from dataclasses import dataclass
 
 from core.schema import AnswerSentence, Citation, Hit
-from core.text import detect_language
+from core.text import detect_language, split_sentences
 from qa.claims import is_connective, missing_specifics, negated, specifics, strip_specifics
 
 MARKER = re.compile(r"\s*[\[［【]\s*(\d{1,2})(?:\s*[,，、]\s*(\d{1,2}))*\s*[\]］】]")
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+(?=[A-Z「])|\n+")
 _WORD = re.compile(r"[a-z0-9]+")
 _WORDLIKE = re.compile(r"\w")
 _JA_CHARS = re.compile(r"[^\s、。，．・「」『』（）()\[\]［］【】:：;；!！?？\-－\"'`*#]")
@@ -57,10 +56,6 @@ class Verification:
         return sum(1 for s in self.sentences if not s.verified)
 
 
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
-
-
 def _features(text: str) -> set[str]:
     lowered = text.lower()
     if detect_language(text) == "ja":
@@ -85,9 +80,12 @@ def support(sentence: str, passage: str, given: set[str] | None = None) -> tuple
 
 
 def _candidates(passage: str) -> list[str]:
-    """The passage's sentences and each pair of neighbouring sentences."""
+    """The passage's sentences, each pair of neighbouring sentences, and the clauses that a terminator inside
+    brackets ends (an answer quoting 「…をいう。」 from a statute sentence is checked against that clause, not
+    against the whole sentence whose 「…を除く。」 has the other polarity)."""
     sentences = split_sentences(passage) or [passage]
-    return sentences + [" ".join(sentences[i : i + 2]) for i in range(len(sentences) - 1)]
+    pairs = [" ".join(sentences[i : i + 2]) for i in range(len(sentences) - 1)]
+    return list(dict.fromkeys(sentences + split_sentences(passage, in_brackets=True) + pairs))
 
 
 def short_answer_support(fragment: str, hit: Hit, question: str) -> tuple[bool, float, str]:
@@ -176,4 +174,5 @@ def _merge(citations: dict[int, Citation], n: int, hit: Hit, quote: str, score: 
         title=hit.title,
         verified=ok or bool(current and current.verified),
         support=round(score, 3),
+        ocr=hit.ocr,
     )

@@ -15,6 +15,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from kanjize import kanji2number
+from text_to_num import alpha2digit
+
 _KANJI_NUMBER = re.compile(r"[〇一二三四五六七八九十百千]+(?:[万億][〇一二三四五六七八九十百千]*)*")
 _ARABIC_MULTIPLIED = re.compile(r"(\d+(?:\.\d+)?)\s*([万億千])(?=[円件人社ドルユーロ]|$|\s|[^\d])")
 _THOUSANDS = re.compile(r"(?<=\d)[, ](?=\d{3}(?!\d))")
@@ -57,8 +60,6 @@ class Specific:
 
 
 def _kanji_to_digits(match: re.Match) -> str:
-    from kanjize import kanji2number
-
     try:
         return str(kanji2number(match.group(0)))
     except (ValueError, KeyError):
@@ -74,8 +75,6 @@ def _multiply(match: re.Match) -> str:
 @lru_cache(maxsize=4096)
 def canonical(text: str) -> str:
     """The text with numbers, units and widths in one form, so the same fact reads the same."""
-    from text_to_num import alpha2digit
-
     text = unicodedata.normalize("NFKC", text)
     text = _KANJI_NUMBER.sub(_kanji_to_digits, text)
     if re.search(r"[A-Za-z]{3,}", text):

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import Column, Integer, MetaData, Table, Text, insert, select
+
+from db import Database
+
+FEEDBACK = Table(
+    "feedback",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("ts", Text),
+    Column("user", Text),
+    Column("question", Text),
+    Column("answer", Text),
+    Column("positive", Integer),
+    Column("comment", Text),
+    Column("citations", Text),
+    Column("prompt_version", Text),
+    Column("model", Text),
+)
 
 
 @dataclass(frozen=True)
@@ -22,39 +40,29 @@ class Feedback:
 
 
 class FeedbackStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        with self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY, ts TEXT, user TEXT, question TEXT, "
-                "answer TEXT, positive INTEGER, comment TEXT, citations TEXT, prompt_version TEXT, model TEXT)"
-            )
+    """Feedback in ``path`` (normally ``data_dir / "feedback.sqlite3"``, settings.feedback_path) or a database URL."""
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._path, timeout=30)
+    def __init__(self, path: Path | str) -> None:
+        self._db = Database(path, "feedback")
 
     def add(self, fb: Feedback) -> int:
-        with self._connect() as db:
-            cur = db.execute(
-                "INSERT INTO feedback (ts, user, question, answer, positive, comment, citations, prompt_version, model)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                    fb.user,
-                    fb.question,
-                    fb.answer,
-                    int(fb.positive),
-                    fb.comment,
-                    json.dumps(fb.citations, ensure_ascii=False),
-                    fb.prompt_version,
-                    fb.model,
-                ),
+        with self._db.write() as conn:
+            result = conn.execute(
+                insert(FEEDBACK).values(
+                    ts=datetime.now(UTC).isoformat(timespec="seconds"),
+                    user=fb.user,
+                    question=fb.question,
+                    answer=fb.answer,
+                    positive=int(fb.positive),
+                    comment=fb.comment,
+                    citations=json.dumps(fb.citations, ensure_ascii=False),
+                    prompt_version=fb.prompt_version,
+                    model=fb.model,
+                )
             )
-            return int(cur.lastrowid)
+            return int(result.inserted_primary_key[0])
 
     def recent(self, limit: int = 100) -> list[dict]:
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM feedback ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        with self._db.read() as conn:
+            rows = conn.execute(select(FEEDBACK).order_by(FEEDBACK.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]

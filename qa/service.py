@@ -5,6 +5,7 @@ arrive; ``ask()`` runs the same pipeline to the end (CLI, evaluation)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +16,18 @@ from core.schema import Answer, ChatTurn, Hit, Requester, SearchFilter, Timings
 from core.text import detect_language
 from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling
+from llm.slots import LLMSlots
 from prompts import load_prompts
 from qa.context import fit_budget, format_sources, merge_neighbours
 from qa.grounding import enforce_grounding
 from retrieval.service import RetrievalService, rrf_order
 from settings.model import LLMSettings, RetrievalSettings
 
+log = logging.getLogger(__name__)
+
 _CONTEXT_MARGIN = 64
+_QUEUE_TICK = 0.5
+"""Seconds between looks at the queue while every model slot is busy."""
 
 
 def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
@@ -41,6 +47,14 @@ class RetrievedEvent:
 
 
 @dataclass(frozen=True)
+class QueuedEvent:
+    """Every model slot is busy: the question waits, ``position`` 1 being next (sent again when it moves)."""
+
+    position: int
+    waited_ms: float
+
+
+@dataclass(frozen=True)
 class TokenEvent:
     text: str
 
@@ -50,7 +64,7 @@ class AnswerEvent:
     answer: Answer
 
 
-Event = RetrievedEvent | TokenEvent | AnswerEvent
+Event = RetrievedEvent | QueuedEvent | TokenEvent | AnswerEvent
 
 
 @dataclass
@@ -61,10 +75,18 @@ class AnswerService:
     retrieval_settings: RetrievalSettings
     sampling: Sampling
     on_answer: Callable[[Requester, Answer], None] | None = None
+    on_failure: Callable[[Requester, str, CQAError], None] | None = None
+    """Called with the question when the model failed to answer it (the error is raised after)."""
     max_question_chars: int = 2000
     prompt_style: str = "full"
     _llm: ChatModel | None = field(default=None, init=False)
     _llm_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    slots: LLMSlots | None = None
+    """The model's slots in this process; None: from ``llm_settings`` (servers × server_slots)."""
+
+    def __post_init__(self) -> None:
+        if self.slots is None:
+            self.slots = LLMSlots.from_settings(self.llm_settings)
 
     @property
     def llm(self) -> ChatModel:
@@ -94,9 +116,10 @@ class AnswerService:
         started = time.perf_counter()
         question = question.strip()
         if not question:
-            raise CQAError("the question is empty")
+            raise CQAError("the question is empty", key="question_empty")
         if len(question) > self.max_question_chars:
-            raise CQAError(f"the question is longer than {self.max_question_chars} characters: shorten it")
+            raise CQAError(f"the question is longer than {self.max_question_chars} characters: shorten it",
+                           key="question_too_long", params={"n": self.max_question_chars})
         language = detect_language(question)
         prompts = load_prompts(language)
         standalone = self._condense(question, history, prompts) if history else question
@@ -140,11 +163,25 @@ class AnswerService:
         )
         pieces: list[str] = []
         first_token_ms = None
-        for piece in llm.stream(messages, options):
-            if first_token_ms is None:
-                first_token_ms = (time.perf_counter() - started) * 1000
-            pieces.append(piece)
-            yield TokenEvent(piece)
+        queued = time.perf_counter()
+        ticket = None
+        try:
+            ticket = self.slots.join()
+            yield from self._wait_for_slot(ticket, queued)
+            queue_ms = (time.perf_counter() - queued) * 1000
+            for piece in llm.stream(messages, options):
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1000
+                pieces.append(piece)
+                yield TokenEvent(piece)
+        except CQAError as exc:
+            log.warning("no answer for %s: %s", requester.name, exc)
+            if self.on_failure is not None:
+                self.on_failure(requester, question, exc)
+            raise
+        finally:
+            if ticket is not None:
+                ticket.leave()
         text = "".join(pieces).strip()
         grounded = enforce_grounding(text, sources, prompts.refusal, standalone)
         answer = Answer(
@@ -159,6 +196,7 @@ class AnswerService:
             model=llm.name,
             timings=Timings(
                 retrieve_ms=retrieve_ms,
+                queue_ms=queue_ms,
                 first_token_ms=first_token_ms,
                 total_ms=(time.perf_counter() - started) * 1000,
             ),
@@ -166,6 +204,16 @@ class AnswerService:
         )
         self._finish(requester, answer)
         yield AnswerEvent(answer)
+
+    @staticmethod
+    def _wait_for_slot(ticket, queued: float) -> Iterator[QueuedEvent]:
+        """Nothing when a slot is free; else the place in the queue, again whenever it moves."""
+        shown = 0
+        while not ticket.wait(0 if not shown else _QUEUE_TICK):
+            position = ticket.position
+            if position and position != shown:
+                shown = position
+                yield QueuedEvent(position, (time.perf_counter() - queued) * 1000)
 
     def _assemble(self, hits: list[Hit], flt: SearchFilter, prompts, question: str, llm: ChatModel) -> list[Hit]:
         if self.retrieval_settings.neighbour_expansion:

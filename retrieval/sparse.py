@@ -10,6 +10,9 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
+import qdrant_edge as q
+from sudachipy import Dictionary, SplitMode
+
 from retrieval.store.base import SparseVec
 
 _SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
@@ -22,8 +25,6 @@ class SparseEncoder:
 
     @cached_property
     def _bm25(self):
-        import qdrant_edge as q
-
         if self.tokenizer == "sudachi":
             config = q.Bm25Config(tokenizer=q.TokenizerType.Whitespace, language="english")
         else:
@@ -32,8 +33,6 @@ class SparseEncoder:
 
     @cached_property
     def _sudachi(self):
-        from sudachipy import Dictionary, SplitMode
-
         return Dictionary().tokenizer(mode=SplitMode.B)
 
     def terms(self, text: str) -> str:

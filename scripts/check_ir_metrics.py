@@ -3,7 +3,7 @@
 ``python -m scripts.check_ir_metrics [--queries 3000] [RUNS.sqlite3 ...]``
 
 The reference functions below are the hand-written definitions the evaluation used before ir-measures
-(eval/retrieval_quality.py, eval/page_retrieval.py, eval/metrics.py and the latency percentile), kept here
+(eval/retrieval_metrics.py, eval/page_retrieval.py, eval/metrics.py and the latency percentile), kept here
 only as the oracle. They are compared, value by value, with what the product computes now:
 
 - on synthetic rankings (seeded): documents (recall@1/5/10, mrr@10, ndcg@10), passages (recall, any,
@@ -26,11 +26,14 @@ import sqlite3
 from pathlib import Path
 
 from core.cli import ArgumentParser, run
-from core.schema import Hit
+from core.schema import Answer, Hit
+from eval.metrics import hit_at_k, matches_gold, mrr, percentile
 from eval.page_retrieval import Unit, score_units, unit_matches
-from eval.retrieval_quality import KS, score_docs, score_passages
+from eval.passages import GoldPassage, chunk_hits_passage
+from eval.retrieval_metrics import KS, score_docs, score_passages
 from eval.testset import GoldSource, TestCase
 
+PROG = "python -m scripts.check_ir_metrics"
 TOLERANCE = 1e-12
 
 # -- the hand-written definitions (the oracle) -------------------------------------------------------------
@@ -82,9 +85,6 @@ def ref_units(units: list[Unit], gold: list[GoldSource], ks: tuple[int, ...] = (
 
 
 def ref_rank(case: TestCase, contexts: list[Hit], k: int | None) -> int | None:
-    from eval.metrics import matches_gold
-    from eval.passages import GoldPassage, chunk_hits_passage
-
     top = contexts[:k] if k else contexts
     if case.gold_sources:
         hits = (any(matches_gold(h, g) for g in case.gold_sources) for h in top)
@@ -141,8 +141,6 @@ def _hit(source: str, pages: list[int], text: str, i: int) -> Hit:
 
 
 def synthetic(n: int, seed: int = 7) -> list[Tally]:
-    from eval.metrics import hit_at_k, mrr, percentile
-
     rng = random.Random(seed)
     docs, passages, units, samples, pct = (Tally(x) for x in (
         "documents", "passages", "page units", "hit_at_k / mrr (samples)", "percentiles (2 decimals)"))
@@ -184,9 +182,6 @@ def synthetic(n: int, seed: int = 7) -> list[Tally]:
 
 
 def stored_runs(paths: list[Path]) -> list[Tally]:
-    from core.schema import Answer
-    from eval.metrics import hit_at_k, mrr
-
     vs_stored, vs_ref = Tally("stored runs: vs stored"), Tally("stored runs: vs reference")
     for path in paths:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -218,7 +213,7 @@ def stored_runs(paths: list[Path]) -> list[Tally]:
 
 
 def main(argv: list[str]) -> int:
-    p = ArgumentParser(prog="python -m scripts.check_ir_metrics", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="*", type=Path, help="runs.sqlite3 files of stored evaluation runs")
     p.add_argument("--queries", type=int, default=3000, help="synthetic queries (default 3000)")
     args = p.parse_args(argv)
@@ -229,4 +224,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -6,8 +6,13 @@ import shutil
 import sys
 from collections.abc import Callable
 
-from core.cli import run
+from core.cli import ArgumentParser, run
+from llm.chat import GenerationOptions, complete
+from llm.model_files import verify_file
+from llm.presets import Sampling, get_preset
+from wiring import open_container
 
+PROG = "python -m scripts.doctor"
 Check = tuple[str, Callable[[], str]]
 
 
@@ -25,9 +30,6 @@ def _disk(settings) -> str:
 
 
 def _model(settings) -> str:
-    from llm.model_files import verify_file
-    from llm.presets import get_preset
-
     preset = get_preset(settings.llm.preset)
     if settings.llm.model_path:
         if not settings.llm.model_path.is_file():
@@ -47,9 +49,6 @@ def _store(container) -> str:
 
 
 def _llm_loads(container) -> str:
-    from llm.chat import GenerationOptions, complete
-    from llm.presets import Sampling
-
     model = container.chat_model()
     text = complete(model, [{"role": "user", "content": "Say OK."}],
                     GenerationOptions(max_tokens=4, sampling=Sampling(temperature=0.0, top_p=1.0, top_k=1)))
@@ -57,7 +56,7 @@ def _llm_loads(container) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from wiring import open_container
+    ArgumentParser(prog=PROG, description=__doc__).parse_args(argv)
 
     container = open_container(store_wait_seconds=2.0)
     settings = container.settings
@@ -81,4 +80,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli import run
+from core.cli import ArgumentParser, run
 from wiring import open_container
 
+PROG = "python -m scripts.first_run"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def main(argv: list[str]) -> int:
+    ArgumentParser(prog=PROG, description=__doc__).parse_args(argv)
     container = open_container(store_wait_seconds=5.0)
     try:
         if container.registry.active():
@@ -34,4 +36,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run(PROG, main)

@@ -18,16 +18,16 @@ Usage: python scripts/make_samples.py [--show-pages]
 
 from __future__ import annotations
 
-import argparse
 import io
 import re
 import shutil
-import sys
 import zipfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from docx import Document
+from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -35,6 +35,9 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
+from core.cli import ArgumentParser, run
+
+PROG = "python -m scripts.make_samples"
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "samples" / "src"
 OUT = ROOT / "samples"
@@ -323,8 +326,6 @@ def verify_pdf(path: Path, blocks: list[Block], *, show_pages: bool = False) -> 
     Every heading, （１） item and ① item must start an extracted line (no leading space), in document
     order; all other text must be present (line breaks aside); the metadata title must be set.
     """
-    from pypdf import PdfReader
-
     reader = PdfReader(path)
     lines: list[tuple[int, str]] = []
     for number, page in enumerate(reader.pages, start=1):
@@ -357,8 +358,6 @@ def verify_pdf(path: Path, blocks: list[Block], *, show_pages: bool = False) -> 
 
 
 def build_docx(blocks: list[Block], out: Path) -> None:
-    from docx import Document
-
     document = Document()
     style_for = {
         "title": "Title",
@@ -398,8 +397,8 @@ def _write_stable_zip(data: bytes, out: Path) -> None:
 # -------------------------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--show-pages", action="store_true", help="print the page of every heading")
     args = parser.parse_args(argv)
 
@@ -428,4 +427,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(PROG, main)

@@ -20,8 +20,10 @@ from pydantic_settings import (
 )
 
 from settings.model import (
+    DatabaseSettings,
     DocType,
     EmbeddingSettings,
+    EvaluationSettings,
     IngestSettings,
     LLMSettings,
     RetrievalSettings,
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     store: StoreSettings = StoreSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     ingest: IngestSettings = IngestSettings()
     ui: UISettings = UISettings()
@@ -94,8 +98,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 __all__ = [
+    "DatabaseSettings",
     "DocType",
     "EmbeddingSettings",
+    "EvaluationSettings",
     "IngestSettings",
     "LLMSettings",
     "RetrievalSettings",

@@ -87,3 +87,56 @@ def no_stray_worker_processes():
     for process in stray:
         process.kill()
     assert not stray, f"worker processes left running: {stray}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres.py); skipped when it is not installed."""
+    from tests.postgres import postgres_bin
+    from tests.postgres import postgres_server as start
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed: run `make postgres` (Debian's postgresql)")
+    with start() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_backend(request) -> str | None:
+    """The state stores' backend, once per backend: None for SQLite files (the default), or the URL of a new
+    database on the session's PostgreSQL server, shared by every store of the test (as in a deployment)."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+
+
+@pytest.fixture
+def state_target(state_backend: str | None, tmp_path: Path):
+    """Where a store keeps its state, once per backend: ``state_target("users")`` is a SQLite file in
+    ``tmp_path``, or the URL of the test's PostgreSQL database."""
+    if state_backend is None:
+        return lambda name: tmp_path / f"{name}.sqlite3"
+    return lambda name: state_backend
+
+
+@pytest.fixture
+def state_env(state_backend: str | None, monkeypatch) -> str | None:
+    """The backend as the settings see it, once per backend: ``CQA_DATABASE__URL`` set (PostgreSQL) or unset
+    (SQLite) for this process's settings and for the commands the test runs (tests/helpers.cli_env)."""
+    if state_backend is None:
+        monkeypatch.delenv("CQA_DATABASE__URL", raising=False)
+    else:
+        monkeypatch.setenv("CQA_DATABASE__URL", state_backend)
+    return state_backend
+
+
+@pytest.fixture
+def state_container(data_dir: Path, state_env: str | None):
+    """The ``container`` fixture, once per backend (every store in SQLite files, or in one PostgreSQL database)."""
+    c = make_container(data_dir)
+    yield c
+    c.close()

@@ -59,7 +59,6 @@ def main() -> None:
     print(json.dumps({
         "report": report.model_dump(mode="json"), "seconds": round(seconds, 2), "rss_before_mb": round(before),
         "peak_mb": round(peak), "workers_peak_mb": round(workers_peak),
-        "read_workers": service.settings.read_workers,
     }, ensure_ascii=False))
 
 

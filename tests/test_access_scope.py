@@ -29,6 +29,7 @@ def test_every_service_call_that_returns_document_text_requires_a_scope():
     from eval.jobs import EvalJobs
     from eval.report import export_csv, export_html, readable_samples
     from ingest.service import IngestService
+    from ingest.viewer import SourceViewer
     from retrieval.service import RetrievalService
     from retrieval.store.base import VectorStore
 
@@ -36,6 +37,8 @@ def test_every_service_call_that_returns_document_text_requires_a_scope():
              (AnswerService.ask, "requester"), (AnswerService.stream, "requester"), (draft_questions, "flt"),
              (VectorStore.hybrid_search, "flt"), (VectorStore.leg_search, "flt"),
              (VectorStore.chunks_by_index, "flt"), (IngestService.page_pdf, "flt"),
+             (SourceViewer.page_image, "flt"), (SourceViewer.pdf_path, "flt"), (SourceViewer.section, "flt"),
+             (SourceViewer.documents, "flt"), (SourceViewer.readable, "flt"),
              (EvalJobs.samples, "reader"), (EvalJobs.report, "reader"), (EvalJobs.export, "reader"),
              (export_csv, "reader"), (export_html, "reader"), (readable_samples, "reader")]
     for function, name in calls:

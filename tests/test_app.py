@@ -3,6 +3,8 @@ with citation chips, and role checks that hold even when a page is opened direct
 
 from __future__ import annotations
 
+import csv as csv_mod
+import io
 import json
 
 import pytest
@@ -94,11 +96,16 @@ def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_pa
 
     delete = next(b for b in at.button if b.label == "削除")
     assert delete.disabled  # not before the confirmation box is ticked
-    at.selectbox[-1].set_value(next(o for o in at.selectbox[-1].options if manual.doc_id in o))
+    assert at.selectbox[-1].value is None  # nothing is chosen for deletion at first
+    at.selectbox[-1].set_value(next(o for o in at.selectbox[-1].options if manual.doc_id in o)).run()
     at.checkbox[0].check().run()
     next(b for b in at.button if b.label == "削除").click().run()
     assert not at.exception, at.exception
     assert manual.doc_id not in {v.doc_id for v in services.registry.all_versions()}
+    assert any("削除しました" in s.value for s in at.success)
+    # after the delete nothing is chosen or ticked: the next document is not one click from deletion
+    assert at.selectbox[-1].value is None and not at.checkbox[0].value and at.checkbox[0].disabled
+    assert next(b for b in at.button if b.label == "削除").disabled
     assert ("admin1", "delete") in [(r.user, r.action) for r in services.audit.search(user="admin1", reader=EVERYTHING)]
 
 
@@ -114,13 +121,31 @@ def test_evaluation_page_shows_a_finished_run_and_its_reports(app_for):
     at.session_state["user"] = app_for("auditor1", role="compliance").session_state["user"]
     at.run()
     assert not at.exception, at.exception
-    assert {"hit_at_k", "refusal_accuracy"} <= set(at.table[0].value["metric"])
-    assert set(at.dataframe[0].value["id"]) == {"en-004", "ja-006"}
+    assert {"hit_at_k", "refusal_accuracy"} <= set(at.table[0].value["指標"])
+    assert set(at.dataframe[0].value["ID"]) == {"en-004", "ja-006"}
+    assert "評価モデルの理由" in at.table[1].value.columns  # the chosen question's scores and reasons, a table
+    from tests.test_app_pages import english_runs, interface_text
+
+    shown = interface_text(at, data=("markdown", "caption"))  # the question, its answer and passages are data
+    assert not [run for text in shown for run in english_runs(text)]  # a run shown, in Japanese
     assert len(at.get("download_button")) == 2
 
     public = SearchFilter(access_groups=())
     html = jobs.report(finished.run_id, "html", public).decode("utf-8")  # what the download buttons send
     assert "en-004" in html and "<script" not in html
+    japanese = jobs.report(finished.run_id, "html", public, "ja").decode("utf-8")
+    assert "質問ごとの結果" in japanese and "Questions" not in japanese and "lang='ja'" in japanese
+    from ui.i18n import reason_text
+
+    # the page's download sends the score reasons in the reader's language (stored in English, as the CSV keeps)
+    translated = jobs.report(finished.run_id, "html", public, "ja",
+                             reason_words=lambda reason: reason_text(reason, "ja")).decode("utf-8")
+    stored = {cell for row in csv_mod.DictReader(io.StringIO(jobs.report(finished.run_id, "csv", public)
+                                                             .decode("utf-8-sig")))
+              for name, cell in row.items() if name.endswith("_reason") and cell}
+    assert stored, "the run stored no score reasons to translate"
+    for reason in stored:
+        assert f"title='{reason}'" not in translated and reason_text(reason, "ja") != reason
     assert len(jobs.report(finished.run_id, "csv", public).decode("utf-8-sig").splitlines()) == 3
 
 

@@ -53,13 +53,14 @@ def fast_hasher(**kwargs: int) -> PasswordHasher:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> UserStore:
-    return UserStore(tmp_path / USERS_DB_NAME, hasher=fast_hasher())
+def store(state_target) -> UserStore:
+    """The user store on SQLite and on PostgreSQL."""
+    return UserStore(state_target("users"), hasher=fast_hasher())
 
 
 @pytest.fixture()
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(tmp_path / AUDIT_DB_NAME)
+def audit(tmp_path: Path, state_target) -> AuditLog:
+    return AuditLog(state_target("audit"), anchor_path=tmp_path / "audit-anchor.jsonl")
 
 
 @pytest.fixture()
@@ -293,6 +294,18 @@ def test_rehash_when_parameters_change(tmp_path: Path) -> None:
     assert UserStore(path, hasher=fast_hasher()).authenticate("alice", PW, now=T0)
 
 
+def _postgresql_rows(url: str, schema: str) -> bytes:
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names(schema=schema)
+            return repr([conn.execute(text(f'SELECT * FROM {schema}."{t}"')).all() for t in tables]).encode()
+    finally:
+        engine.dispose()
+
+
 def test_password_never_stored_in_clear(
     tmp_path: Path, store: UserStore, audit: AuditLog, service: AuthService
 ) -> None:
@@ -305,10 +318,39 @@ def test_password_never_stored_in_clear(
     with pytest.raises(AuthError):
         service.sign_in(secret, secret, client="c1")  # a password typed into the name field
     service.sign_in("alice", secret + "-2", client="c1")
-    for path in (tmp_path / USERS_DB_NAME, tmp_path / AUDIT_DB_NAME):
-        blob = raw_bytes(path)
+    if isinstance(store.db_path, Path):
+        blobs = [raw_bytes(tmp_path / USERS_DB_NAME), raw_bytes(tmp_path / AUDIT_DB_NAME)]
+    else:  # PostgreSQL: every row of both stores' tables
+        blobs = [_postgresql_rows(store.db_path, schema) for schema in ("users", "audit")]
+    for blob in blobs:
         assert blob and secret.encode() not in blob
     assert all(secret not in json.dumps(r.to_json()) for r in audit.search(limit=1000, reader=EVERYTHING))
+
+
+def test_an_admin_cannot_delete_or_disable_their_own_account(store: UserStore, audit: AuditLog) -> None:
+    store.add_user("boss", "correct-horse-battery", ["admin"])
+    store.add_user("deputy", "correct-horse-battery", ["admin"])
+    admin = UserAdmin(store, audit, actor="boss")
+    for change, key in ((admin.delete, "delete_self"), (admin.disable, "disable_self")):
+        with pytest.raises(UserError) as refused:
+            change("BOSS")  # names are case-insensitive
+        assert refused.value.key == key
+    assert store.get("boss") is not None and not store.get("boss").disabled
+    admin.delete("deputy")  # another admin may go
+    assert store.get("deputy") is None
+
+
+def test_refusals_carry_a_message_key_and_its_parameters(store: UserStore, service: AuthService) -> None:
+    """What the app needs to say a refusal in the user's language (ui/i18n_pages.py has a sentence per key)."""
+    from ui.i18n import STRINGS
+
+    with pytest.raises(UserError) as short:
+        store.add_user("carol", "short", ["staff"])
+    assert short.value.key == "password_too_short" and short.value.params == {"n": store.min_password_length}
+    with pytest.raises(AuthError) as wrong:
+        service.sign_in("carol", "whatever-it-is", client="c1")
+    assert wrong.value.key == "sign_in_failed"
+    assert {f"err_{short.value.key}", f"err_{wrong.value.key}"} <= set(STRINGS)
 
 
 # --------------------------------------------------------------------------- roles
@@ -340,8 +382,8 @@ def test_permission_matrix() -> None:
 
 
 def test_allowed_pages() -> None:
-    assert allowed_pages(_user(("staff",))) == ["chat"]
-    assert allowed_pages(_user(("compliance",))) == ["chat", "evaluate"]
+    assert allowed_pages(_user(("staff",))) == ["chat", "account"]
+    assert allowed_pages(_user(("compliance",))) == ["chat", "evaluate", "feedback", "account"]
     assert allowed_pages(_user(("admin",))) == [page for page, _ in PAGES]
     assert allowed_pages(_user(("admin",), disabled=True)) == []
     assert allowed_pages(None) == []

@@ -1,7 +1,8 @@
 """Citation verification: markers must point at provided sources that support the sentence."""
 
 from core.schema import Hit
-from qa.citations import split_sentences, verify_answer
+from core.text import split_sentences
+from qa.citations import verify_answer
 
 
 def hit(n: int, text: str, page: int) -> Hit:
@@ -50,3 +51,13 @@ def test_english_sentences_and_markers():
 
 def test_japanese_sentence_split_keeps_punctuation():
     assert split_sentences("一つ目です。二つ目です！三つ目？") == ["一つ目です。", "二つ目です！", "三つ目？"]
+
+
+
+def test_a_quoted_clause_is_checked_against_its_clause_not_the_whole_statute_sentence():
+    statute = hit(3, "二\n\n　国際約束（第一項の規定による疑わしい取引に関する情報の提供に関する国際約束をいう。"
+                     "第五項において同じ。）に別段の定めがある場合を除き、"
+                     "その行為が日本国の法令によれば罪に当たるものでないとき。", 5)
+    clause = "国際約束（第一項の規定による疑わしい取引に関する情報の提供に関する国際約束をいう[1]。"
+    assert verify_answer(clause, [statute]).unsupported == 0
+    assert verify_answer(clause.replace("第一項", "第三項"), [statute]).unsupported == 1

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from core.cli import ArgumentParser, UsageError, exit_code
+from core.errors import CQAError
 from tests.conftest import EN_MD, JA_PDF
 from tests.helpers import run_cli, run_json
 
@@ -33,6 +37,44 @@ def test_bad_usage_exits_2_with_one_readable_line(tmp_path):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("retrieval", data_dir=tmp_path / "d")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def _command(argv: list[str]) -> int:
+    p = ArgumentParser(prog="python -m demo")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("go").add_argument("--n", type=int, required=True)
+    args = p.parse_args(argv)
+    if args.n < 0:
+        raise UsageError("--n must not be negative")
+    if args.n == 0:
+        raise CQAError("nothing to do:\n  the count is zero")
+    if args.n == 1:
+        raise KeyError("no such thing 'x'")
+    if args.n == 2:
+        raise RuntimeError("a bug")
+    return 0
+
+
+@pytest.mark.parametrize(("argv", "code", "line"), [
+    (["go", "--n", "many"], 2, "python -m demo go: error: argument --n: invalid int value: 'many' (see --help)"),
+    (["stop"], 2, "python -m demo: error: argument command: invalid choice: 'stop'"),
+    (["go", "--n", "-1"], 2, "python -m demo: error: --n must not be negative (see --help)"),
+    (["go", "--n", "0"], 1, "python -m demo: error: nothing to do: the count is zero"),
+    (["go", "--n", "1"], 1, "python -m demo: error: no such thing 'x'"),
+])
+def test_every_command_reports_a_failure_as_one_line(capsys, argv, code, line):
+    assert exit_code("python -m demo", _command, argv) == code
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(line) and err.count("\n") == 1
+    assert err.endswith(" (see --help)\n") == (code == 2)
+
+
+def test_cli_helper_keeps_the_traceback_of_a_bug_and_exits_0_after_help(capsys):
+    with pytest.raises(RuntimeError):
+        exit_code("python -m demo", _command, ["go", "--n", "2"])
+    assert exit_code("python -m demo", _command, ["go", "--help"]) == 0
+    assert "--n N" in capsys.readouterr().out
+    assert exit_code("python -m demo", _command, ["go", "--n", "0"], failure=2) == 2
 
 
 def test_retrieval_single_and_batch_json(tmp_path):

@@ -246,12 +246,6 @@ def test_cli_journeys_use_only_local_sockets(traced, journey):
     assert trace.calls["execve"] >= 1  # the trace followed the journey's process
 
 
-@pytest.mark.parametrize("journey", ["ingest", "ingest, torch embedder"])
-def test_the_ingest_trace_followed_its_read_ahead_workers(traced, journey):
-    programs = traced["traces"][journey].programs
-    assert programs["python (multiprocessing worker)"] >= 1, programs
-
-
 def test_the_app_serves_a_signed_in_page_over_loopback_only(traced):
     """The server's trace holds only local sockets and it listens on loopback only; the browser reached it
     through a traced loopback connect, signed in and got an answer; every request the page made went to the

@@ -492,11 +492,10 @@ def test_retrieval_subcommand_is_delegated(eval_data):
 def test_background_job_progress_stop_and_resume(samples_container):
     from eval.jobs import EvalJobs
 
-    jobs = EvalJobs(samples_container)
-    job = jobs.start(REPO / SAMPLE, metrics="ours", ids=["en-004"])
+    jobs = EvalJobs(samples_container)  # runs go to the worker process it starts (tests/test_eval_worker.py)
+    job = jobs.start(REPO / SAMPLE, metrics="ours", ids=["en-004"], stop_after=0)  # stops before its first question
     with pytest.raises(Exception, match="already running"):
         jobs.start(REPO / SAMPLE, metrics="ours")
-    jobs.stop(job)  # before its first question: the run stays resumable
     stopped = jobs.wait(job, timeout=600)
     assert stopped.status == "stopped", stopped.error
     assert stopped.done == 0 and stopped.total == 1 and stopped.run_id and not stopped.active
@@ -507,6 +506,7 @@ def test_background_job_progress_stop_and_resume(samples_container):
         seen.append(jobs.progress(resumed).stage or "")
         jobs.wait(resumed, timeout=0.05)
     final = jobs.progress(resumed)
+    jobs.close()
     assert final.status == "finished", final.error
     assert final.run_id == stopped.run_id and final.done == final.total == 1 and final.fraction == 1.0
     assert final.result.summary()["samples"] == 1 and "finished" not in seen[:1]

@@ -4,6 +4,7 @@ markup in questions and documents. Real readers, real store, real packaged model
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -65,7 +66,7 @@ def test_a_batch_of_hostile_files_gives_one_clear_error_each_ingests_the_rest_an
 
     growth = run["peak_mb"] - run["rss_before_mb"]
     print(f"\nhostile batch: {len(CASES)} files in {run['seconds']} s; RSS {run['rss_before_mb']} MB before, "
-          f"peak {run['peak_mb']} MB (+{growth} MB); read-ahead workers ({run['read_workers']}) peak "
+          f"peak {run['peak_mb']} MB (+{growth} MB); child processes peak "
           f"{run['workers_peak_mb']} MB")
     assert growth < BATCH_GROWTH_LIMIT_MB, run
     assert run["workers_peak_mb"] < WORKER_PEAK_LIMIT_MB, run
@@ -168,9 +169,9 @@ def test_the_documents_page_reports_each_bad_upload_and_ingests_the_rest(corpus,
         errors = [e.value for e in at.error]
         expected = {c.name: c.error for c in CASES if c.name in names and c.error}
         assert len(errors) == len(expected), errors
-        for name, pattern in expected.items():
+        for name in expected:  # said in Japanese (the English of each is checked above, on the command line)
             [message] = [e for e in errors if e.startswith(f"{name}: ")]
-            assert re.search(pattern, message.split(": ", 1)[1]), message
+            assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", message.split(": ", 1)[1]), message
         assert all("\x1b" not in cell for cell in str(at.table[0].value.values.tolist())), "a control character shown"
         services = ui.state.container()
         sources = {v.source for v in services.registry.all_versions() if v.status == "active"}
@@ -281,21 +282,42 @@ def test_markup_in_questions_and_documents_is_shown_as_text(container, tmp_path)
                 assert not at.exception, at.exception
                 shown += [e.value for e in _shown(at)]
                 assert all(not e.proto.allow_html for e in _shown(at))
-        assert any("<script>alert('doc')</script>" in v for v in shown), "the document's passage is not shown"
+        # the section view (ui/source_panel.py) draws the passage with st.html, escaped character by character
+        drawn = [e.proto.body for e in at.get("html")]
+        escaped = html.escape("<script>alert('doc')</script>")
+        assert any("<script>alert('doc')</script>" in v for v in shown) or any(escaped in b for b in drawn), \
+            "the document's passage is not shown"
+        assert not any("alert('doc')</script>" in b for b in drawn), "the document's markup reached the page as HTML"
         assert all(not e.proto.allow_html for e in _shown(at))
-        assert not at.get("html") and not at.get("iframe")
+        assert not at.get("iframe")
         assert not [v for v in shown if "![" in v or ":red[" in v], "a Markdown image or directive would render"
     finally:
         ui.state.container.clear()
 
 
+REVIEWED_HTML = {
+    # file: HTML-rendering calls reviewed (user and document text inside them goes through html.escape)
+    "ui/asking.py": 1,  # the question counter: a script with our own translated unit, json-encoded
+    "ui/source_panel.py": 2,  # the rendered page (an escaped alt text) and the section view (highlighted())
+    "ui/uploader.py": 1,  # Streamlit's own uploader texts: a script with our own translated strings, json-encoded
+}
+
+
 def test_no_page_renders_raw_html():
     """Pages show user and document text through Markdown, which escapes HTML; a page that turns HTML rendering
-    on (unsafe_allow_html, st.html, components) must escape that text with html.escape and change this test."""
-    offenders = [
-        f"{path.relative_to(REPO)}:{n}"
-        for path in [REPO / "app.py", *sorted((REPO / "ui").rglob("*.py"))]
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if re.search(r"unsafe_allow_html\s*=\s*True|st\.html\(|components\.v1|components\.html", line)
-    ]
-    assert offenders == []
+    on (unsafe_allow_html, st.html, components) must escape that text with html.escape and be listed above."""
+    calls: dict[str, int] = {}
+    for path in [REPO / "app.py", *sorted((REPO / "ui").rglob("*.py"))]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if re.search(r"unsafe_allow_html\s*=\s*True|st\.html\(|components\.v1|components\.html", line):
+                rel = str(path.relative_to(REPO))
+                calls[rel] = calls.get(rel, 0) + 1
+    assert calls == REVIEWED_HTML
+
+
+def test_the_highlighted_section_escapes_the_document_text():
+    from ui.source_panel import highlighted
+
+    shown = highlighted("<b>x</b> <script>alert(1)</script> 本人確認", "本人確認")
+    assert "<script>" not in shown and "<b>" not in shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<mark>本人確認</mark>" in shown

@@ -280,6 +280,21 @@ def test_problems_are_reported(dev_gguf):
     assert any(p.startswith("does not fit: cpu") for p in no_ram.problems)
 
 
+def test_architecture_is_the_gguf_metadata_against_the_presets_declared_one(tmp_path, dev_gguf):
+    """Not guessed from names: a qwen3 GGUF in a file named like the dev model is refused by the dev preset."""
+    assert read_gguf_info(dev_gguf).architecture == get_preset(DEV).architecture == "qwen2"
+    misnamed = write_synthetic_gguf(tmp_path / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", QWEN3_32B)
+    report = check_model(misnamed, DEV, weights_bytes=0.4e9, system_ram_bytes=64 * GIB)
+    assert report.problems == [
+        "architecture mismatch: preset dev-qwen2.5-0.5b is for qwen2 models, this GGUF is qwen3"
+    ]
+    renamed = {k.replace("qwen3.", "llama."): v for k, v in QWEN3_32B.items()} | {"general.architecture": "llama"}
+    llama = write_synthetic_gguf(tmp_path / "qwen3-32b.gguf", renamed)
+    report = check_model(llama, PROD, weights_bytes=QWEN3_32B_Q4_K_M_BYTES)
+    assert report.problems == ["architecture mismatch: preset qwen3-32b-2x4090-128k is for qwen3 models, "
+                               "this GGUF is llama"]
+
+
 def test_header_only_gguf_needs_a_weights_size(qwen3_32b):
     report = check_model(qwen3_32b, PROD)
     assert any("no tensors" in p for p in report.problems)
@@ -340,4 +355,4 @@ def test_cli_usage_and_file_errors_exit_2(capsys, tmp_path, qwen3_32b, argv):
     code, out, err = run_check(capsys, *[paths.get(a, a) for a in argv])
     assert code == 2
     assert out == ""
-    assert err.startswith("llm check: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("python -m llm check: error: ") and err.count("\n") == 1 and "Traceback" not in err

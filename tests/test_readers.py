@@ -3,6 +3,7 @@ shared corpus (skipped when absent)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from core.errors import IngestError
 from ingest.readers import read_document
+from ingest.readers.pdf_engines import PdfiumText, PypdfText, open_pdf_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -27,8 +29,6 @@ def corpus_file(*parts: str) -> Path:
 
 def make_pdf(path: Path, pages: list[list[str]], title: str | None = None) -> Path:
     """A PDF with one page per list of lines (an empty list gives a page without any text)."""
-    reportlab = pytest.importorskip("reportlab")
-    assert reportlab
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -149,6 +149,43 @@ def test_truncated_pdf_is_reported_as_damaged(sample_pdf: Path, tmp_path: Path) 
     junk.write_bytes(b"%PDF-1.7\n" + b"not a pdf body " * 50 + b"\n%%EOF\n")
     with pytest.raises(IngestError, match="PDF is damaged"):
         read_document(junk)
+
+
+def test_pdfium_reads_pdfs_by_default(sample_pdf: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ingest.readers.pdf_engines"):
+        assert open_pdf_text(sample_pdf.read_bytes(), sample_pdf.name).engine == "pdfium"
+    assert caplog.records == []
+
+
+def test_a_pdf_pdfium_cannot_open_is_read_with_pypdf_and_the_log_says_why(
+    sample_pdf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trailer that lost its /Root entry: PDFium refuses the file; pypdf finds the catalogue by scanning."""
+    data = sample_pdf.read_bytes()
+    assert data.count(b"/Root") == 1
+    broken = tmp_path / "no_root.pdf"
+    broken.write_bytes(data.replace(b"/Root", b"/Roox"))
+    with pytest.raises(IngestError, match="PDF is damaged and cannot be read .*PDFium: Data format error"):
+        PdfiumText(broken.read_bytes())
+    with caplog.at_level(logging.WARNING, logger="ingest.readers.pdf_engines"):
+        doc = read_document(broken)
+    assert doc.page_count == 3 and [p.number for p in doc.pages] == [1, 2, 3]
+    assert "Ⅱ－２ 態勢整備" in doc.pages[0].text and doc.pages[2].text.startswith("第一条")
+    assert [r.getMessage() for r in caplog.records] == [
+        "pdf no_root.pdf: read with pypdf because pdfium cannot open it (PDF is damaged and cannot be read "
+        "(Failed to load document (PDFium: Data format error).))"
+    ]
+
+
+def test_a_pdf_with_a_garbled_xref_table_is_read_by_pdfium(sample_pdf: Path, tmp_path: Path) -> None:
+    """pypdf, the reader before PDFium, refused this file; PDFium rebuilds the cross-reference table."""
+    data = re.sub(rb"xref\n.*?trailer", b"xref\ngarbage garbage\ntrailer", sample_pdf.read_bytes(), flags=re.S)
+    garbled = tmp_path / "garbled_xref.pdf"
+    garbled.write_bytes(data)
+    with pytest.raises(IngestError, match="PDF is damaged and cannot be read"):
+        PypdfText(data)
+    doc = read_document(garbled)
+    assert doc.page_count == 3 and "Article 12" in doc.pages[1].text
 
 
 # -- HTML ------------------------------------------------------------------------------------------------
@@ -473,145 +510,3 @@ def test_corpus_shift_jis_statute_html() -> None:
     lines = doc.pages[0].text.split("\n")
     assert any(line.startswith("第一条　この法律は、犯罪による収益が") for line in lines)
     assert "一　銀行" in lines
-
-
-# -- reading ahead in a worker process -------------------------------------------------------------------
-
-
-@pytest.fixture
-def guarded_main(monkeypatch):
-    """``__main__`` as under ``python -m pytest`` (an AppTest earlier in the session leaves its page script
-    there, which would keep the workers off)."""
-    import importlib.machinery
-    import sys
-    import types
-
-    main = types.ModuleType("__main__")
-    main.__spec__ = importlib.machinery.ModuleSpec("pytest.__main__", None)
-    monkeypatch.setitem(sys.modules, "__main__", main)
-
-
-def test_read_ahead_returns_what_reading_here_returns_and_the_same_errors(tmp_path: Path, guarded_main) -> None:
-    from ingest.read_ahead import ReadAhead
-    from tests.conftest import JA_PDF
-
-    empty = tmp_path / "empty.txt"
-    empty.write_bytes(b"")
-    with ReadAhead(1, max_bytes=10 * 2**20) as reader:
-        reader.prefetch(JA_PDF)
-        reader.prefetch(empty)
-        assert reader._pool is not None
-        assert reader.read(JA_PDF) == read_document(JA_PDF)
-        with pytest.raises(IngestError, match="empty"):
-            reader.read(empty)
-
-
-def test_a_read_ahead_worker_that_dies_costs_nothing_but_the_overlap(tmp_path: Path, guarded_main) -> None:
-    """What the OOM killer (or a script without a main guard) looks like: the worker is gone.
-    The file is read here instead and the run goes on without a worker."""
-    import os
-    import signal
-
-    from ingest.read_ahead import ReadAhead
-    from tests.conftest import EN_MD, JA_PDF
-
-    with ReadAhead(1, max_bytes=10 * 2**20) as reader:
-        reader.prefetch(JA_PDF)
-        for pid in list(reader._pool._processes):
-            os.kill(pid, signal.SIGKILL)
-        assert reader.read(JA_PDF) == read_document(JA_PDF)
-        reader.prefetch(EN_MD)
-        assert reader._pool is None and reader.read(EN_MD) == read_document(EN_MD)
-
-
-def _long_pdf(tmp_path: Path) -> Path:
-    """30 pages, each naming its number, two without text, AES-encrypted with the empty password."""
-    pages = [[] if n in (7, 23) else [f"第{n}条 本ページは {n} ページ目です。", f"Page {n} of the manual."]
-             for n in range(1, 31)]
-    plain = make_pdf(tmp_path / "long-plain.pdf", pages, title="長い手順書")
-    return encrypt_pdf(plain, tmp_path / "long.pdf", user_password="")
-
-
-def test_a_long_pdf_not_read_ahead_is_read_in_page_ranges_by_the_workers_and_here(
-    tmp_path: Path, guarded_main
-) -> None:
-    from ingest.read_ahead import ReadAhead
-
-    path = _long_pdf(tmp_path)
-    with ReadAhead(2, max_bytes=10 * 2**20) as reader:
-        doc = reader.read(path)
-        assert reader._pool is not None  # ranges went to the workers
-    assert doc == read_document(path)
-    assert [p.number for p in doc.pages] == list(range(1, 31))
-    assert "12 ページ目" in doc.pages[11].text and doc.pages[6].text == ""
-    assert any("page 7 has no text layer" in w for w in doc.warnings)
-
-
-def test_a_pdf_read_ahead_is_read_in_page_ranges_and_a_damaged_one_fails_as_when_read_here(
-    tmp_path: Path, guarded_main
-) -> None:
-    from ingest.read_ahead import ReadAhead, _PageRanges
-
-    path = _long_pdf(tmp_path)
-    damaged = tmp_path / "damaged.pdf"
-    damaged.write_bytes(path.read_bytes()[:2000] + b"\n%%EOF\n")
-    with ReadAhead(2, max_bytes=10 * 2**20) as reader:
-        reader.prefetch(path)
-        reader.prefetch(damaged)
-        assert len(reader._pending[path].tasks) > 2 and not isinstance(reader._pending[damaged], _PageRanges)
-        assert reader.read(path) == read_document(path)
-        with pytest.raises(IngestError) as here:
-            read_document(damaged)
-        with pytest.raises(IngestError, match=re.escape(str(here.value))):
-            reader.read(damaged)
-
-
-@pytest.mark.parametrize("read_ahead", [False, True])
-def test_workers_that_die_while_reading_page_ranges_leave_the_pages_to_this_process(
-    tmp_path: Path, guarded_main, caplog, read_ahead: bool
-) -> None:
-    import os
-    import signal
-
-    from ingest.read_ahead import ReadAhead
-    from tests.conftest import EN_MD
-
-    path = _long_pdf(tmp_path)
-    with ReadAhead(2, max_bytes=10 * 2**20) as reader:
-        reader.prefetch(EN_MD)
-        reader.read(EN_MD)
-        if read_ahead:
-            reader.prefetch(path)
-        for pid in list(reader._pool._processes):
-            os.kill(pid, signal.SIGKILL)
-        assert reader.read(path) == read_document(path)
-        assert reader.workers == 0
-    assert "worker died while reading long.pdf" in caplog.text
-
-
-@pytest.mark.parametrize("guarded", [True, False])
-def test_read_ahead_spawns_workers_only_under_a_guarded_main_script(tmp_path: Path, guarded: bool) -> None:
-    """A spawned worker imports the main script; an unguarded one (a Streamlit page run on its own,
-    a quick script) would run again in the worker, so its files are read in-process instead."""
-    import subprocess
-    import sys
-
-    from tests.conftest import JA_PDF
-    from tests.helpers import REPO
-
-    body = (
-        "from pathlib import Path\n"
-        "from ingest.read_ahead import ReadAhead\n"
-        "with ReadAhead(2, max_bytes=10 * 2**20) as reader:\n"
-        f"    reader.prefetch(Path({str(JA_PDF)!r}))\n"
-        "    used = reader._pool is not None\n"
-        f"    doc = reader.read(Path({str(JA_PDF)!r}))\n"
-        "print(used, len(doc.pages))\n"
-    )
-    script = tmp_path / "script.py"
-    script.write_text("def main():\n" + "".join(f"    {line}\n" for line in body.splitlines())
-                      + "\n\nif __name__ == '__main__':\n    main()\n" if guarded else body, encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env={"PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [str(guarded), str(len(read_document(JA_PDF).pages))]

@@ -112,16 +112,24 @@ def test_query_sample_and_overrides():
         parse_overrides(["fusion=dbsf"])
 
 
+def test_the_index_key_hashes_ingest_code_that_exists():
+    """A file or package renamed away from INDEX_CODE would stop changes to it from rebuilding the index."""
+    from eval.retrieval_index import INDEX_CODE, source_hash
+
+    assert [rel for rel in INDEX_CODE if source_hash(rel) is None] == []
+    assert "ingest/readers/" in INDEX_CODE and "ingest/chunking/" in INDEX_CODE
+
+
 def test_the_llamaindex_chunks_experiment_indexes_what_the_ingest_benchmark_baseline_indexes(tmp_path):
     """One 512-token SentenceSplitter chunk list per document, no sections: the baseline's retrieval
-    quality is measured on the same datasets as ours."""
+    quality is measured on the same datasets as ours, chosen through the ingest settings, not patched in."""
     from core.schema import UNRESTRICTED, SearchFilter
-    from eval.retrieval_quality import _llamaindex_chunks
+    from eval.retrieval_experiments import experiment_settings
     from tests.conftest import EN_MD, make_container
 
     ours = make_container(tmp_path / "ours")
-    baseline = make_container(tmp_path / "baseline")
-    _llamaindex_chunks(baseline.ingest)
+    baseline = make_container(tmp_path / "baseline", **experiment_settings({}, ("llamaindex-chunks",)))
+    assert baseline.settings.ingest.chunker == "sentence-splitter" and ours.settings.ingest.chunker == "structure"
     [mine] = ours.ingest.ingest([EN_MD]).documents
     [theirs] = baseline.ingest.ingest([EN_MD]).documents
     hits = baseline.retrieval.retrieve("gifts", SearchFilter(access_groups=UNRESTRICTED), k=50)

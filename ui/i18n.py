@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from ui.i18n_chat import CHAT_STRINGS
+from ui.i18n_eval import COMPARE_STRINGS, REASON_STRINGS
+from ui.i18n_ingest import INGEST_ERROR_STRINGS
+from ui.i18n_pages import ERROR_STRINGS, PAGE_STRINGS
+
 STRINGS: dict[str, dict[str, str]] = {
     "app_title": {"ja": "コンプライアンス Q&A", "en": "Compliance Q&A"},
     "chat": {"ja": "質問する", "en": "Ask"},
@@ -69,10 +74,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "page": {"ja": "ページ", "en": "page"},
     "section": {"ja": "章節", "en": "section"},
     "version": {"ja": "版", "en": "version"},
-    "timings": {
-        "ja": "検索 {r} ms ・ 最初の語 {f} ms ・ 合計 {t} ms",
-        "en": "retrieval {r} ms · first token {f} ms · total {t} ms",
-    },
     "feedback_comment": {"ja": "コメント（任意）", "en": "Comment (optional)"},
     "feedback_thanks": {"ja": "フィードバックを記録しました。", "en": "Feedback recorded."},
     "copy_answer": {"ja": "出典付きで回答をコピー", "en": "Copy answer with sources"},
@@ -137,6 +138,16 @@ STRINGS: dict[str, dict[str, str]] = {
                         "en": "You were signed out after a period of inactivity."},
     "forbidden": {"ja": "このページを表示する権限がありません。", "en": "You are not allowed to open this page."},
     "open_page": {"ja": "{page}ページを開く（PDF）", "en": "Open page {page} (PDF)"},
+    "ocr_source": {"ja": "OCR: スキャンされたページから文字認識で読み取った文です。ページの画像で確かめてください。",
+                   "en": "OCR: this text was read from a scanned page by OCR; check it against the page image."},
+    "ocr_pages": {"ja": "{name}: 文字認識 {done} / {total} ページ（残り {left}）",
+                  "en": "{name}: OCR page {done} of {total} ({left} left)"},
+    "ocr_estimating": {"ja": "見積もり中", "en": "estimating"},
+    "ocr_chip": {"ja": "OCR", "en": "OCR"},
+    "ocr_skipped": {"ja": "{name}: 文字のないスキャンページがありますが、OCR（Tesseract）が使えないため"
+                          "読み取っていません（make ocr で導入できます）。",
+                    "en": "{name}: its scanned pages were not read: OCR (Tesseract) is not available here "
+                          "(make ocr installs it)."},
     "eval_new_run": {"ja": "新しい評価を実行", "en": "Start a new evaluation"},
     "eval_upload_testset": {"ja": "テストセットをアップロード（JSONL / CSV / Excel）",
                             "en": "Upload a test set (JSONL / CSV / Excel)"},
@@ -165,8 +176,26 @@ STRINGS: dict[str, dict[str, str]] = {
     "signed_in_as": {"ja": "サインイン中: {name}", "en": "Signed in as {name}"},
 }
 
+STRINGS.update(ERROR_STRINGS)
+STRINGS.update(PAGE_STRINGS)
+STRINGS.update(CHAT_STRINGS)
+STRINGS.update(INGEST_ERROR_STRINGS)
+STRINGS.update(REASON_STRINGS)
+STRINGS.update(COMPARE_STRINGS)
+
 
 def t(key: str, lang: str, **kwargs) -> str:
     entry = STRINGS.get(key)
     text = key if entry is None else entry.get(lang) or entry["en"]
     return text.format(**kwargs) if kwargs else text
+
+
+def reason_text(reason: str | None, lang: str) -> str:
+    """A stored score reason (English, eval/reasons.py) in ``lang``; one this build does not know as it is."""
+    from eval.reasons import reason_message
+
+    message = reason_message(reason)
+    if message is None or f"reason_{message[0]}" not in STRINGS:
+        return reason or ""
+    key, params = message
+    return t(f"reason_{key}", lang, **params)

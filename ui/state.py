@@ -17,8 +17,13 @@ def container() -> Container:
 
 
 def lang() -> str:
+    """This browser's interface language: chosen in the sidebar, kept in a cookie across reloads (the site's
+    default until chosen)."""
     if "lang" not in st.session_state:
-        st.session_state.lang = container().settings.ui.language
+        from ui.cookies import LANG_COOKIE, cookie
+
+        kept = cookie(LANG_COOKIE)
+        st.session_state.lang = kept if kept in ("ja", "en") else container().settings.ui.language
     return st.session_state.lang
 
 

@@ -40,6 +40,7 @@ K_FROM = "effective_from"
 K_TO = "effective_to"
 K_ACCESS = "access"
 K_LANG = "lang"
+K_OCR = "ocr"
 
 KEYWORD_FIELDS = (K_DOC_ID, K_DOC_TYPE, K_STATUS, K_ACCESS, K_CHUNK_ID)
 INTEGER_FIELDS = (K_VERSION, K_INDEX, K_FROM, K_TO)
@@ -113,6 +114,7 @@ def chunk_payload(chunk: Chunk) -> dict:
         K_TO: date_key(chunk.effective_to, NO_END),
         K_ACCESS: list(chunk.access),
         K_LANG: chunk.lang,
+        K_OCR: chunk.ocr,
     }
 
 
@@ -134,6 +136,7 @@ def hit_from_payload(payload: dict, score: float, dense_score: float | None = No
         doc_type=payload.get(K_DOC_TYPE, ""),
         dense_score=dense_score,
         access=list(payload.get(K_ACCESS, ())),
+        ocr=bool(payload.get(K_OCR, False)),
     )
 
 

@@ -6,10 +6,13 @@ an OS file lock so a second process gets a clear message instead of a runtime er
 
 from __future__ import annotations
 
+import shutil
+import threading
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import qdrant_edge as q
 from filelock import FileLock, Timeout
 
 from core.errors import CQAError
@@ -40,7 +43,7 @@ class StoreBusy(CQAError):
     pass
 
 
-def _filter(q, conds: list[Condition]):
+def _filter(conds: list[Condition]):
     must = []
     for c in conds:
         if c.kind == "eq":
@@ -54,9 +57,6 @@ def _filter(q, conds: list[Condition]):
 
 class EdgeStore:
     def __init__(self, path: Path, dim: int, wait_seconds: float = 0.0) -> None:
-        import qdrant_edge as q
-
-        self._q = q
         path.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(path.parent / f"{path.name}.owner.lock"))
         try:
@@ -65,9 +65,12 @@ class EdgeStore:
             raise StoreBusy(
                 f"the embedded store {path} is open in another process (the running app?). "
                 "Ingest from the app's admin page, stop the app first, or use a Qdrant server "
-                "(CQA_STORE__BACKEND=qdrant) for concurrent writers."
+                "(CQA_STORE__BACKEND=qdrant) for concurrent writers.",
+                key="store_busy",
             ) from None
         self.path = path
+        self._writing = threading.Lock()
+        """Held by every write and by :meth:`copy_to`, so a copy never sees half a write."""
         config = q.EdgeConfig(
             vectors={DENSE: q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine)},
             sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
@@ -91,7 +94,7 @@ class EdgeStore:
 
     def _check_dim(self, dim: int) -> None:
         sample = (
-            self._shard.query(self._q.QueryRequest(limit=1, query=None, with_vector=[DENSE], with_payload=False))
+            self._shard.query(q.QueryRequest(limit=1, query=None, with_vector=[DENSE], with_payload=False))
             if self.count()
             else []
         )
@@ -105,7 +108,6 @@ class EdgeStore:
                 )
 
     def upsert(self, points: list[StoredPoint]) -> None:
-        q = self._q
         batch = [
             q.Point(
                 point_id(p.chunk.chunk_id),
@@ -115,10 +117,19 @@ class EdgeStore:
             for p in points
         ]
         if batch:
-            self._shard.update(q.UpdateOperation.upsert_points(batch))
+            with self._writing:
+                self._shard.update(q.UpdateOperation.upsert_points(batch))
 
     def flush(self) -> None:
-        self._shard.flush()
+        with self._writing:
+            self._shard.flush()
+
+    def copy_to(self, target: Path) -> None:
+        """Flush and copy the shard to ``target`` (a new folder): a consistent copy another process can open as
+        its own store while this one keeps serving (the evaluation worker's snapshot, eval/jobs.py)."""
+        with self._writing:
+            self._shard.flush()
+            shutil.copytree(self.path / "shard", target / "shard")
 
     def optimize(self) -> None:
         self._shard.optimize()
@@ -133,8 +144,7 @@ class EdgeStore:
         fusion: str = "rrf",
         rrf_k: int = 60,
     ) -> list[ScoredPayload]:
-        q = self._q
-        qfilter = _filter(q, filter_conditions(flt))
+        qfilter = _filter(filter_conditions(flt))
         dense_list = np.asarray(dense, dtype=np.float32).tolist()
         prefetches = [q.Prefetch(limit=candidates, query=q.Query.Nearest(dense_list, using=DENSE), filter=qfilter)]
         if sparse is not None and sparse.indices:
@@ -159,14 +169,13 @@ class EdgeStore:
         return [ScoredPayload(p.payload, p.score, (p.vector or {}).get(DENSE)) for p in points]
 
     def leg_search(self, leg: str, vector, flt: SearchFilter, limit: int) -> list[ScoredPayload]:
-        q = self._q
         if leg == SPARSE:
             query = q.Query.Nearest(q.SparseVector(vector.indices, vector.values), using=SPARSE)
         else:
             query = q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE)
         points = self._shard.query(
             q.QueryRequest(
-                limit=limit, query=query, filter=_filter(q, filter_conditions(flt)), with_payload=True,
+                limit=limit, query=query, filter=_filter(filter_conditions(flt)), with_payload=True,
                 with_vector=[DENSE],
             )
         )
@@ -176,19 +185,20 @@ class EdgeStore:
         conds = [Condition("eq", K_DOC_ID, (doc_id,))]
         if version is not None:
             conds.append(Condition("eq", K_VERSION, (version,)))
-        return _filter(self._q, conds)
+        return _filter(conds)
 
     def set_status(self, doc_id: str, version: int, status: str, effective_to: date | None = None) -> None:
         payload: dict = {K_STATUS: status}
         if effective_to is not None or status == "active":
             payload[K_TO] = date_key(effective_to, NO_END)
-        self._shard.update(self._q.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, version), payload))
+        with self._writing:
+            self._shard.update(q.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, version), payload))
 
     def delete_document(self, doc_id: str, version: int | None = None) -> None:
-        self._shard.update(self._q.UpdateOperation.delete_points_by_filter(self._doc_filter(doc_id, version)))
+        with self._writing:
+            self._shard.update(q.UpdateOperation.delete_points_by_filter(self._doc_filter(doc_id, version)))
 
     def chunks_by_index(self, doc_id: str, version: int, indexes: list[int], flt: SearchFilter) -> list[dict]:
-        q = self._q
         conds = [
             *filter_conditions(flt),
             Condition("eq", K_DOC_ID, (doc_id,)),
@@ -196,13 +206,12 @@ class EdgeStore:
             Condition("any", K_INDEX, tuple(indexes)),
         ]
         records, _ = self._shard.scroll(
-            q.ScrollRequest(limit=len(indexes) + 1, filter=_filter(q, conds), with_payload=True)
+            q.ScrollRequest(limit=len(indexes) + 1, filter=_filter(conds), with_payload=True)
         )
         return sorted((r.payload for r in records), key=lambda p: p[K_INDEX])
 
     def count(self, flt: SearchFilter | None = None) -> int:
-        q = self._q
-        qfilter = _filter(q, filter_conditions(flt)) if flt is not None else None
+        qfilter = _filter(filter_conditions(flt)) if flt is not None else None
         return self._shard.count(q.CountRequest(filter=qfilter, exact=True))
 
     def close(self) -> None:

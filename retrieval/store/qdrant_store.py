@@ -46,7 +46,7 @@ def _filter(m, conds: list[Condition]):
 
 class QdrantStore:
     def __init__(self, settings: StoreSettings, dim: int, client=None) -> None:
-        from qdrant_client import QdrantClient, models
+        from qdrant_client import QdrantClient, models  # 4 s to import: only for the server backend
 
         self._m = models
         self.collection = settings.collection

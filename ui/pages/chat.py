@@ -1,17 +1,19 @@
-"""Chat page: streamed answers with verified citation chips and a source panel."""
+"""Chat page: streamed answers with the stage they are at, verified citation chips and a source panel; example
+questions and the documents answers draw on when the conversation is empty; an as-of date."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
 from auth.roles import Permission
 from core.errors import CQAError
-from core.schema import Answer, ChatTurn
+from core.schema import ChatTurn
 from qa.feedback import Feedback
-from qa.service import AnswerEvent, RetrievedEvent, TokenEvent
+from ui.answer_view import render_answer
+from ui.asking import ask_streamed, question_counter
 from ui.auth_gate import guard
+from ui.conversations import purge_due, restore_after_reload, save_exchange, sidebar
+from ui.errors import show_error
 from ui.i18n import t
 from ui.markup import as_text
 from ui.state import container, lang, requester
@@ -19,64 +21,41 @@ from ui.state import container, lang, requester
 guard(Permission.CHAT)
 L = lang()
 services = container()
+LIMIT = services.settings.security.max_question_chars
 st.title(t("app_title", L))
 
-if st.sidebar.button(t("new_chat", L)):
-    st.session_state.chat = []
+purge_due()
+restore_after_reload()
+sidebar()
 history: list[dict] = st.session_state.setdefault("chat", [])
+notice = st.session_state.pop("conversation_notice", None)
+if notice:
+    st.info(t(notice, L))
+
+with st.sidebar:
+    if st.toggle(t("as_of_toggle", L), key="as_of_on"):
+        as_of = st.date_input(t("as_of_date", L), key="as_of_date", format="YYYY-MM-DD")
+    else:
+        as_of = None
 
 
-def render_removed(answer: Answer) -> None:
-    if answer.removed_claims:
-        with st.expander(t("removed_claims", L, n=len(answer.removed_claims))):
-            for claim in answer.removed_claims:
-                st.text(claim)
+def ask_example(question: str) -> None:
+    st.session_state.pending_question = question
 
 
-def render_sources(answer: Answer, key: str) -> None:
-    if answer.refused:
-        st.info(t(f"refused_{answer.refusal_reason or 'no_relevant_passage'}", L))
-        if answer.contexts:
-            with st.expander(t("closest_passages", L)):
-                for h in answer.contexts[:3]:
-                    st.markdown(f"**{as_text(h.title)}** · {as_text(h.section)} · {t('page', L)} {h.page or '-'}")
-                    st.caption(as_text(h.text[:400]))
-        render_removed(answer)
-        if not answer.citations:
-            return
-    elif answer.removed_claims:
-        st.warning(t("unsupported", L))
-        render_removed(answer)
-    if not answer.citations:
-        return
-    labels = {f"[{c.n}] {c.source}" + (f" p.{c.page}" if c.page else ""): c for c in answer.citations}
-    chosen = st.pills(t("sources", L), list(labels), key=f"pills-{key}")
-    if chosen:
-        c = labels[chosen]
-        context = next((h for h in answer.contexts if h.chunk_id and h.doc_id == c.doc_id and c.quote in h.text), None)
-        with st.container(border=True):
-            st.markdown(f"**{as_text(c.title)}** · {t('version', L)} {c.version} · {t('page', L)} {c.page or '-'}")
-            st.caption(f"{t('section', L)}: {as_text(c.section or '-')}")
-            text, quote = as_text(context.text if context else c.quote), as_text(c.quote)
-            st.markdown(text.replace(quote, f":orange-background[{quote}]") if quote else text)
-            scope = requester().search_filter()
-            page_pdf = services.ingest.page_pdf(c.doc_id, c.version, c.page, scope) if c.page else None
-            if page_pdf:
-                st.download_button(
-                    t("open_page", L, page=c.page), page_pdf, file_name=f"{Path(c.source).stem}-p{c.page}.pdf",
-                    mime="application/pdf", key=f"page-{key}-{c.n}",
-                )
-    copy = (
-        answer.answer
-        + "\n\n"
-        + "\n".join(f"[{c.n}] {c.title} ({c.source}) p.{c.page or '-'} {c.section}" for c in answer.citations)
-    )
-    with st.popover(t("copy_answer", L)):
-        st.code(copy, language=None)
-    timing = answer.timings
-    st.caption(
-        t("timings", L, r=round(timing.retrieve_ms), f=round(timing.first_token_ms or 0), t=round(timing.total_ms))
-    )
+def render_empty() -> None:
+    st.subheader(t("examples_title", L))
+    for n in (1, 2, 3):
+        example = t(f"example_{n}", L)
+        st.button(example, key=f"example-{n}", on_click=ask_example, args=(example,), icon=":material/help:")
+    documents = services.viewer.documents(requester().search_filter())
+    with st.expander(t("covered_documents", L, n=len(documents)), expanded=bool(documents)):
+        if not documents:
+            st.caption(t("covered_none", L))
+        for d in documents:
+            since = t("covered_since", L, date=d.effective_from.isoformat()) if d.effective_from else ""
+            st.markdown("- " + as_text(t("covered_row", L, title=d.title, source=d.source, version=d.version,
+                                         since=since)))
 
 
 def render_feedback(turn: dict, key: str) -> None:
@@ -85,7 +64,7 @@ def render_feedback(turn: dict, key: str) -> None:
         return
     comment = st.text_input(t("feedback_comment", L), key=f"fbc-{key}")
     if st.button("OK", key=f"fbs-{key}"):
-        answer: Answer = turn["answer"]
+        answer = turn["answer"]
         services.record_feedback(
             Feedback(
                 user=requester().name,
@@ -102,40 +81,55 @@ def render_feedback(turn: dict, key: str) -> None:
         st.toast(t("feedback_thanks", L))
 
 
+def shorten_form(question: str) -> str | None:
+    """The question that was over the limit, to shorten and send; the shortened question once sent."""
+    st.error(t("question_too_long", L, n=len(question), max=LIMIT))
+    text = st.text_area(t("question_edit", L), value=question, key="too_long_text", height=160)
+    st.caption(t("question_counter", L, n=len(text), max=LIMIT))
+    if st.button(t("question_send", L), disabled=len(text.strip()) > LIMIT or not text.strip()):
+        st.session_state.pop("too_long", None)
+        st.session_state.pop("too_long_text", None)
+        return text
+    return None
+
+
+if not history:
+    render_empty()
 for i, turn in enumerate(history):
     with st.chat_message(turn["role"]):
         if turn["role"] == "user":
             st.markdown(as_text(turn["content"]))
         else:
-            st.markdown(as_text(turn["answer"].answer))  # verified claims only: the answer service removed the rest
-            render_sources(turn["answer"], str(i))
+            if turn.get("as_of"):
+                st.caption(t("as_of_note", L, date=turn["as_of"]))
+            if turn.get("withheld"):
+                st.info(t("answer_withheld", L), icon=":material/lock:")
+                continue
+            render_answer(turn["answer"], str(i), L, turn.get("checks"))
             render_feedback(turn, str(i))
 
-question = st.chat_input(t("ask_placeholder", L), max_chars=services.settings.security.max_question_chars)
-if question:
+typed = st.chat_input(t("ask_placeholder", L), key="question")
+question_counter(LIMIT, L)
+question = typed or st.session_state.pop("pending_question", None)
+if question and len(question.strip()) > LIMIT:
+    st.session_state.too_long = question
+    st.session_state.pop("too_long_text", None)
+    question = None
+if question is None and st.session_state.get("too_long"):
+    question = shorten_form(st.session_state.too_long)
+if question and question.strip():
     try:
         services.question_limiter.check(requester().name)
     except CQAError as exc:
-        st.error(str(exc))
+        show_error(exc)
         st.stop()
     turns = [ChatTurn(role=h["role"], content=h["content"]) for h in history]
     with st.chat_message("user"):
         st.markdown(as_text(question))
     with st.chat_message("assistant"):
-        status = st.status(t("searching", L))
-        final: dict[str, Answer] = {}
-
-        def tokens():
-            for event in services.answers.stream(question, requester(), turns):
-                if isinstance(event, RetrievedEvent):
-                    status.update(label=f"{t('sources', L)}: {len(event.hits)}", state="complete")
-                elif isinstance(event, TokenEvent):
-                    yield as_text(event.text)
-                elif isinstance(event, AnswerEvent):
-                    final["answer"] = event.answer
-
-        st.write_stream(tokens())
-        answer = final["answer"]
+        answer = ask_streamed(services.answers, question, requester(), turns, as_of, L)
+    save_exchange(question, answer, as_of)
     history.append({"role": "user", "content": question})
-    history.append({"role": "assistant", "content": answer.answer, "answer": answer})
+    history.append({"role": "assistant", "content": answer.answer, "answer": answer,
+                    "as_of": as_of.isoformat() if as_of else None})
     st.rerun()

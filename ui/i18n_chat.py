@@ -1,0 +1,97 @@
+"""Interface strings of the chat page, the source viewer, conversations and the session (merged into
+``ui.i18n.STRINGS``)."""
+
+from __future__ import annotations
+
+CHAT_STRINGS: dict[str, dict[str, str]] = {
+    "timings": {
+        "ja": "検索 {r:.1f} 秒 ・ 最初の語 {f:.1f} 秒 ・ 合計 {t:.1f} 秒",
+        "en": "retrieval {r:.1f} s · first word {f:.1f} s · total {t:.1f} s",
+    },
+    "stage_searching": {"ja": "資料を検索しています…", "en": "Searching the documents…"},
+    "stage_reading": {"ja": "{n} 件の記載を読んでいます…", "en": "Reading {n} passages…"},
+    "stage_writing": {"ja": "回答を書いています…", "en": "Writing the answer…"},
+    "stage_queued": {"ja": "混み合っています。順番待ちの {n} 番目です…",
+                     "en": "Busy: you are number {n} in the queue for the model…"},
+    "err_llm_busy": {"ja": "ただいま混み合っています（{waiting} 人が順番待ち）。1 分ほどしてから再度お試しください。",
+                     "en": "The service is busy ({waiting} questions waiting). Please ask again in a minute."},
+    "err_llm_unreachable": {"ja": "回答用のモデルサーバーに接続できませんでした。しばらくしてから再度お試しください。"
+                                  "続く場合は管理者に連絡してください。",
+                            "en": "The model server could not be reached. Try again shortly; if it persists, "
+                                  "tell the administrator."},
+    "err_llm_broke_off": {"ja": "回答の途中でモデルサーバーが停止しました。上の回答は途中までで、"
+                                "確認されていません。もう一度質問してください。",
+                          "en": "The model server stopped in the middle of the answer. The text above is "
+                                "incomplete and unchecked: please ask again."},
+    "stage_done": {"ja": "出典 {n} 件 ・ {s:.1f} 秒", "en": "{n} sources · {s:.1f} s"},
+    "question_counter": {"ja": "{n:,} / {max:,} 文字", "en": "{n:,} / {max:,} characters"},
+    "question_too_long": {
+        "ja": "質問が長すぎます（{n:,} 文字、上限 {max:,} 文字）。"
+              "下の欄で {max:,} 文字以内に短くしてから送ってください。",
+        "en": "The question is too long ({n:,} characters, at most {max:,}). Shorten it below to {max:,} characters "
+              "or fewer, then send it.",
+    },
+    "question_edit": {"ja": "質問を短くする", "en": "Shorten the question"},
+    "question_send": {"ja": "この質問を送る", "en": "Send this question"},
+    "examples_title": {"ja": "質問の例", "en": "Example questions"},
+    "example_1": {"ja": "口座開設時の本人確認書類は？",
+                  "en": "Which ID documents are accepted when opening an account?"},
+    "example_2": {"ja": "顧客からの贈答品はいくらまで受け取れますか？",
+                  "en": "What gifts may staff accept from customers?"},
+    "example_3": {"ja": "疑わしい取引に気づいたらどうすればよいですか？",
+                  "en": "What should I do when a transaction looks suspicious?"},
+    "covered_documents": {"ja": "回答の根拠にする文書（{n} 件）", "en": "Documents answers draw on ({n})"},
+    "covered_none": {"ja": "閲覧できる文書はまだありません。", "en": "There are no documents you can read yet."},
+    "covered_row": {"ja": "{title}（{source}・第{version}版{since}）", "en": "{title} ({source}, v{version}{since})"},
+    "covered_since": {"ja": "・{date} 施行", "en": ", in force from {date}"},
+    "as_of_toggle": {"ja": "過去の時点の版で回答する", "en": "Answer from the versions in force on a past date"},
+    "as_of_date": {"ja": "基準日", "en": "As of"},
+    "as_of_note": {"ja": "{date} 時点で有効だった版から回答しました。",
+                   "en": "Answered from the versions in force on {date}."},
+    "chip_page": {"ja": "p.{page}", "en": "p.{page}"},
+    "page_line": {"ja": "PDF {page} / {count} ページ", "en": "PDF page {page} of {count}"},
+    "printed_page": {"ja": "（印刷ページ {label}）", "en": " (printed page {label})"},
+    "cited_page_note": {"ja": "引用箇所は {page} ページ目です。", "en": "The passage is on page {page}."},
+    "prev_page": {"ja": "前のページ", "en": "Previous page"},
+    "next_page": {"ja": "次のページ", "en": "Next page"},
+    "back_to_cited": {"ja": "引用ページに戻る", "en": "Back to the cited page"},
+    "zoom": {"ja": "表示倍率", "en": "Zoom"},
+    "passage_not_marked": {
+        "ja": "このページ上で引用箇所の位置を特定できませんでした。ページはそのまま表示しています。",
+        "en": "The passage could not be located on this page; the page is shown without marks.",
+    },
+    "page_unavailable": {"ja": "このページは表示できません。", "en": "This page cannot be shown."},
+    "section_view": {"ja": "章節の本文（引用箇所を強調）", "en": "The section (the passage highlighted)"},
+    "section_as_cited": {
+        "ja": "この版は現在の索引にないため、引用時の記載を表示しています。",
+        "en": "This version is no longer in the index; the passage is shown as it was cited.",
+    },
+    "download_page": {"ja": "このページを PDF で保存", "en": "Save this page as PDF"},
+    "no_page": {"ja": "ページなし", "en": "no page"},
+    "conversations": {"ja": "これまでの会話", "en": "Conversations"},
+    "this_conversation": {"ja": "この会話", "en": "This conversation"},
+    "conversation_title": {"ja": "会話の名前", "en": "Name"},
+    "rename": {"ja": "名前を変更", "en": "Rename"},
+    "export_markdown": {"ja": "Markdown で書き出す", "en": "Export as Markdown"},
+    "export_pdf": {"ja": "PDF で書き出す", "en": "Export as PDF"},
+    "delete_conversation_confirm": {"ja": "この会話を削除する（元に戻せません）",
+                                    "en": "Delete this conversation (cannot be undone)"},
+    "delete_conversation": {"ja": "会話を削除", "en": "Delete conversation"},
+    "conversation_deleted": {"ja": "会話を削除しました。", "en": "The conversation was deleted."},
+    "conversation_not_found": {"ja": "その会話は見つかりません（削除されたか、保存期間を過ぎました）。",
+                               "en": "That conversation was not found (deleted, or past the retention period)."},
+    "err_conversation_not_found": {"ja": "その会話は見つかりません（削除されたか、保存期間を過ぎました）。",
+                                   "en": "That conversation was not found (deleted, or past the retention period)."},
+    "err_conversation_title_empty": {"ja": "会話の名前を入力してください。", "en": "Give the conversation a name."},
+    "answer_withheld": {
+        "ja": "この回答は、現在閲覧できない文書（または削除された文書）を出典にしているため表示しません。",
+        "en": "This answer is not shown: it cites a document you can no longer read (or that was deleted).",
+    },
+    "source_superseded": {"ja": "改訂済み: 現在は第{version}版", "en": "revised: version {version} is in force now"},
+    "source_withdrawn": {"ja": "取り下げ済み", "en": "withdrawn"},
+    "source_check": {"ja": "[{n}] {state}", "en": "[{n}] {state}"},
+    "export_exported": {"ja": "{time} に {user} が書き出し", "en": "Exported {time} by {user}"},
+    "export_question": {"ja": "質問", "en": "Question"},
+    "export_answer": {"ja": "回答", "en": "Answer"},
+    "action_conversation": {"ja": "会話の削除", "en": "conversation deleted"},
+}
