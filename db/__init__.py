@@ -5,7 +5,9 @@ By default every database is a SQLite file in the data directory (``users.sqlite
 With ``database.url`` set (``postgresql+psycopg://...``) every store opens that one PostgreSQL database instead,
 each in its own PostgreSQL schema named after its migrations directory (``search_path`` per connection, so each
 has its own ``alembic_version``); ``read()`` there is one REPEATABLE READ snapshot, as a SQLite read is, and a
-store that needs a lock across processes takes it on a row (``SELECT ... FOR UPDATE``, the audit head).
+store that needs a lock across processes takes it on a row (``SELECT ... FOR UPDATE``, the audit head) or on a
+key (:func:`db.statements.lock`, the registry's documents); a write transaction that reads before it writes needs
+one there, where SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time.
 
 A store opens its database with ``Database(path, "<schema>")`` and runs SQLAlchemy Core statements in
 ``db.read()`` (a deferred transaction, rolled back at the end) or ``db.write()`` (``BEGIN IMMEDIATE`` on

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.errors import DatabaseError
@@ -27,3 +27,12 @@ def upsert(
     statement = _INSERTS[dialect](table)
     changed = {name: statement.excluded[name] for name in rows[0] if name not in keys}
     conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changed), rows)
+
+
+def lock(conn: Connection, key: str) -> None:
+    """Hold ``key`` until the transaction ends, so that write transactions taking the same key (one document of
+    the registry, say) run one after another across processes and hosts, as every write transaction does on
+    SQLite. On PostgreSQL a transaction-level advisory lock on a hash of ``key`` (a collision only makes two
+    keys wait for each other); on SQLite nothing: ``Database.write()``'s ``BEGIN IMMEDIATE`` holds the lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})

@@ -1,4 +1,5 @@
-"""The document registry (SQLite): every version of every document, and its state.
+"""The document registry (a SQLite file, or its schema in the PostgreSQL database of ``database.url``): every version
+of every document, and its state.
 
 A version goes ``pending`` (chunks being written, invisible to search) -> ``active``;
 the version it replaces becomes ``superseded``; a document gone from a synced folder
@@ -18,6 +19,7 @@ from sqlalchemy import (
     REAL,
     Column,
     ColumnElement,
+    Connection,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -34,7 +36,7 @@ from sqlalchemy import (
 )
 
 from db import Database
-from db.statements import upsert
+from db.statements import lock, upsert
 
 _METADATA = MetaData()
 DOCUMENTS = Table(
@@ -136,6 +138,12 @@ class EditionSuggestion:
     created_at: str
 
 
+def _lock(conn: Connection, doc_id: str) -> None:
+    """One writer per document at a time (on PostgreSQL; SQLite has one writer at a time anyway): a new
+    version's number and the single active version rest on what the transaction read before it writes."""
+    lock(conn, f"cqa registry {doc_id}")
+
+
 class Registry:
     """The registry in ``path`` (normally ``settings.registry_path``; a SQLite file in WAL mode, every commit
     synced) or a database URL."""
@@ -198,6 +206,7 @@ class Registry:
     def begin_version(self, draft: DocumentVersion) -> DocumentVersion:
         """Record a new version as pending and return it with its version number."""
         with self._db.write() as conn:
+            _lock(conn, draft.doc_id)
             latest = conn.execute(select(func.max(_D.version)).where(_D.doc_id == draft.doc_id)).scalar()
             version = (latest or 0) + 1
             now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -221,6 +230,7 @@ class Registry:
         Returns the versions whose store payload must change (all marked unsynced).
         """
         with self._db.write() as conn:
+            _lock(conn, doc_id)
             new = conn.execute(select(_D.effective_from).where(_D.doc_id == doc_id, _D.version == version))
             start = new.scalar() or date.today().isoformat()
             conn.execute(
@@ -242,6 +252,7 @@ class Registry:
         """Make an earlier version active again; the active one (if any) becomes superseded."""
         today = date.today().isoformat()
         with self._db.write() as conn:
+            _lock(conn, doc_id)
             conn.execute(
                 update(DOCUMENTS)
                 .where(_D.doc_id == doc_id, _D.status == "active")
@@ -255,6 +266,7 @@ class Registry:
 
     def _update(self, doc_id: str, version: int, **values: object) -> None:
         with self._db.write() as conn:
+            _lock(conn, doc_id)
             conn.execute(update(DOCUMENTS).where(_D.doc_id == doc_id, _D.version == version).values(**values))
 
     # -- edition suggestions -------------------------------------------------------------------------------
@@ -286,6 +298,7 @@ class Registry:
 
     def delete_version(self, doc_id: str, version: int) -> None:
         with self._db.write() as conn:
+            _lock(conn, doc_id)
             conn.execute(delete(DOCUMENTS).where(_D.doc_id == doc_id, _D.version == version))
 
     def index_version(self) -> str:

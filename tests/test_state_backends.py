@@ -5,6 +5,8 @@ hash chain on PostgreSQL with two processes appending at once."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from audit.log import AuditLog
 from auth.store import AuthError, UserStore
 from db import Database, DatabaseError
 from eval.run_store import RunStore
+from ingest.registry import DocumentVersion, Registry
 from qa.conversations import ConversationStore, Message
 from qa.feedback import Feedback, FeedbackStore
 from scripts.migrate_state import existing_stores
@@ -61,10 +64,71 @@ def test_audit_purge_search_and_append_only_guards(state_target, tmp_path: Path)
 
 def test_eval_runs_and_samples(state_target) -> None:
     runs = RunStore(state_target("eval_runs"))
-    runs.create_run("r1", "set", "0" * 64, "key", {"k": 1}, ["faithfulness"], None, ["c1", "c2"])
+    for run_id in ("r1", "r2", "r3"):  # mostly within one second: the insertion order breaks the tie
+        runs.create_run(run_id, "set", "0" * 64, "key", {"k": 1}, ["faithfulness"], None, ["c1", "c2"])
     runs.save_sample("r1", 0, "c1", {"score": 1.0})
-    assert runs.done_ids("r1") == {"c1"}
-    assert runs.get("latest").run_id == "r1"
+    runs.save_sample("r1", 0, "c1", {"score": 0.5})  # the same sample again replaces it
+    assert runs.done_ids("r1") == {"c1"} and [s["score"] for s in runs.samples("r1")] == [0.5]
+    assert (runs.get("latest").run_id, runs.get("previous").run_id) == ("r3", "r2")
+    assert [(r.run_id, r.done) for r in runs.list()] == [("r3", 0), ("r2", 0), ("r1", 1)]
+    assert runs.find_resumable("key").run_id == "r3"  # this process's own unfinished run
+    runs.update("r3", status="finished", aggregate={"faithfulness": 1.0})
+    runs.update("r2", pid=os.getppid())  # owned by a live process: not resumable
+    assert runs.find_resumable("key").run_id == "r1" and runs.find_resumable("other") is None
+    runs.update("r1", status="interrupted", error="stopped")
+    runs.claim("r1")
+    resumed = runs.get("r1")
+    assert (resumed.status, resumed.pid, resumed.error) == ("running", os.getpid(), None)
+    assert runs.get("r3").aggregate == {"faithfulness": 1.0}
+    with pytest.raises(ValueError, match="cannot update"):
+        runs.update("r1", testset="other")
+
+
+def _draft(doc_id: str, n: int) -> DocumentVersion:
+    return DocumentVersion(doc_id=doc_id, version=0, doc_key=doc_id, title="事務規程", doc_type="markdown",
+                           source=f"rules-{n}.md", sha256=f"{n:064x}", effective_from=None, effective_to=None,
+                           status="pending", access=(), ingested_at="", pages=1, chunks=0, source_path="/docs/rules.md")
+
+
+def test_registry_editions_of_one_document_written_at_once_stay_one_line(state_target) -> None:
+    """Eight writers, each with its own connections, add and activate a new version of one document at the same
+    instant (two app nodes ingesting the same file): each version gets its own number, exactly one stays active and
+    every other one is superseded; a restore racing with the writers leaves one active version too."""
+    target = state_target("registry")
+    Registry(target).close()  # the schema exists before the race
+    writers = 8
+    start = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(n: int, restore: bool = False) -> None:
+        registry = Registry(target)
+        try:
+            start.wait(60)
+            if restore:
+                registry.restore("doc-1", 1)
+            else:
+                version = registry.begin_version(_draft("doc-1", n))
+                registry.activate("doc-1", version.version, chunks=n)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            registry.close()
+
+    registry = Registry(target)
+    registry.activate("doc-1", registry.begin_version(_draft("doc-1", 0)).version, chunks=1)
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(1, writers)]
+    threads.append(threading.Thread(target=write, args=(writers, True)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+    versions = registry.versions_of("doc-1")
+    assert [v.version for v in versions] == list(range(1, writers + 1))
+    statuses = [v.status for v in versions]
+    assert statuses.count("active") == 1 and statuses.count("superseded") == writers - 1, statuses
+    assert all(v.effective_to is not None for v in versions if v.status == "superseded")
+    assert {v.version for v in registry.unsynced()} == set(range(1, writers + 1))  # the store must catch up
 
 
 def test_feedback_and_conversations(state_target) -> None:
