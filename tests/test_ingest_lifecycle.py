@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from datetime import date
 import pytest
 
 from core.schema import UNRESTRICTED, SearchFilter
+from ingest.registry import Registry
 from ingest.service import IngestOptions
 from qa.service import Requester
 from tests.conftest import EN_MD, JA_PDF, SAMPLES, corpus_path
@@ -24,22 +24,22 @@ V2 = SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"
 EVERYONE = SearchFilter(access_groups=UNRESTRICTED)
 
 
-def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_dates(container):
-    first = container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1))).documents[0]
-    second = container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1), doc_key=first.doc_id))
+def test_a_new_edition_supersedes_the_old_one_which_stays_queryable_as_of_its_dates(state_container):
+    first = state_container.ingest.ingest([JA_PDF], IngestOptions(effective_from=date(2024, 4, 1))).documents[0]
+    second = state_container.ingest.ingest([V2], IngestOptions(effective_from=date(2025, 4, 1), doc_key=first.doc_id))
     second = second.documents[0]
     assert (first.status, second.status) == ("ingested", "updated")
     assert second.doc_id == first.doc_id and second.version == 2
     assert second.replaces is not None and second.replaces.version == 1
     assert first.embedded == first.chunks and 0 < second.embedded < second.chunks  # unchanged text: cached
-    versions = {v.version: v for v in container.registry.versions_of(first.doc_id)}
+    versions = {v.version: v for v in state_container.registry.versions_of(first.doc_id)}
     assert versions[1].status == "superseded" and versions[1].effective_to == date(2025, 4, 1)
     assert versions[2].status == "active"
 
-    now = container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？", EVERYONE, k=5)
+    now = state_container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？", EVERYONE, k=5)
     assert {h.version for h in now} == {2}
     assert "3,000円" in " ".join(h.text for h in now) and "5,000円" not in " ".join(h.text for h in now)
-    past = container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？",
+    past = state_container.retrieval.retrieve("贈答品を受け取ってよい金額の上限は？",
                                         SearchFilter(access_groups=UNRESTRICTED, as_of=date(2024, 12, 1)), k=5)
     assert {h.version for h in past} == {1} and "5,000円" in " ".join(h.text for h in past)
 
@@ -53,17 +53,17 @@ def test_the_old_edition_never_reaches_the_answer_context(container):
     assert all("健康保険証（補完書類と併用する場合に限る。）" not in h.text for h in hits)
 
 
-def test_identical_file_under_another_name_is_unchanged_and_costs_nothing(container, tmp_path):
-    container.ingest.ingest([JA_PDF])
+def test_identical_file_under_another_name_is_unchanged_and_costs_nothing(state_container, tmp_path):
+    state_container.ingest.ingest([JA_PDF])
     copy = tmp_path / "renamed copy.pdf"
     shutil.copy(JA_PDF, copy)
     stages = []
-    [item] = container.ingest.ingest([copy], progress=lambda p: stages.append(p.stage)).documents
+    [item] = state_container.ingest.ingest([copy], progress=lambda p: stages.append(p.stage)).documents
     assert item.status == "unchanged" and item.version == 1 and item.embedded == 0
     assert stages == ["reading", "done"]  # recognised by its hash: not parsed, chunked, embedded or stored
 
 
-def test_sync_makes_the_store_match_a_folder_and_does_no_work_the_second_time(tmp_path):
+def test_sync_makes_the_store_match_a_folder_and_does_no_work_the_second_time(tmp_path, state_env):
     folder, data = tmp_path / "docs", tmp_path / "data"
     folder.mkdir()
     shutil.copy(JA_PDF, folder)
@@ -131,7 +131,7 @@ def _blank_pdf() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_run_killed_mid_document_leaves_the_previous_version_serving(tmp_path):
+def test_a_run_killed_mid_document_leaves_the_previous_version_serving(tmp_path, state_env):
     data = tmp_path / "data"
     big = tmp_path / "manual.md"
     big.write_text("# 事務マニュアル\n\n## 第1章 総則\n\n旧版の規定です。受付は窓口で行う。\n", encoding="utf-8")
@@ -141,15 +141,15 @@ def test_a_run_killed_mid_document_leaves_the_previous_version_serving(tmp_path)
     big.write_text("# 事務マニュアル\n\n" + body, encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "ingest", str(big)], cwd=REPO, env=cli_env(data),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    registry = data / "registry.sqlite3"
+    registry = Registry(state_env or data / "registry.sqlite3")
     deadline = time.time() + 120
     while time.time() < deadline:
-        with sqlite3.connect(registry) as db:
-            if db.execute("SELECT COUNT(*) FROM documents WHERE status='pending'").fetchone()[0]:
-                break
+        if registry.pending():
+            break
         time.sleep(0.05)
     else:
         raise AssertionError("the second run never started writing")
+    registry.close()
     time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -162,31 +162,31 @@ def test_a_run_killed_mid_document_leaves_the_previous_version_serving(tmp_path)
     assert sorted((d["version"], d["status"]) for d in listing["documents"]) == [(1, "superseded"), (2, "active")]
 
 
-def test_ingest_and_withdraw_are_on_the_audit_trail_and_cited_pages_can_be_opened(container):
+def test_ingest_and_withdraw_are_on_the_audit_trail_and_cited_pages_can_be_opened(state_container):
     import io
 
     from pypdf import PdfReader
 
-    [item] = container.ingest.ingest([JA_PDF], actor="admin1").documents
-    container.ingest.withdraw(item.doc_id, actor="admin1")
-    actions = [(r.user, r.action) for r in container.audit.search(user="admin1", reader=EVERYTHING)]
+    [item] = state_container.ingest.ingest([JA_PDF], actor="admin1").documents
+    state_container.ingest.withdraw(item.doc_id, actor="admin1")
+    actions = [(r.user, r.action) for r in state_container.audit.search(user="admin1", reader=EVERYTHING)]
     assert ("admin1", "ingest") in actions and ("admin1", "withdraw") in actions
-    assert container.audit.verify().ok
-    page = container.ingest.page_pdf(item.doc_id, 1, 3, SearchFilter(access_groups=()))
+    assert state_container.audit.verify().ok
+    page = state_container.ingest.page_pdf(item.doc_id, 1, 3, SearchFilter(access_groups=()))
     assert page and "支払等報告書" in PdfReader(io.BytesIO(page)).pages[0].extract_text()
 
 
-def test_uploads_are_kept_under_safe_names_and_a_name_that_cannot_be_one_fails_alone(container):
+def test_uploads_are_kept_under_safe_names_and_a_name_that_cannot_be_one_fails_alone(state_container):
     from ingest.service import Upload
 
     uploads = [Upload("...", b"# x\n\ntext"), Upload("..\\..\\etc\\手順書.md", EN_MD.read_bytes()),
                Upload("empty.txt", b"")]
-    report = container.ingest.ingest_uploads(uploads, actor="admin1")
+    report = state_container.ingest.ingest_uploads(uploads, actor="admin1")
     assert [(d.status, d.path.rsplit("/", 1)[-1]) for d in report.documents] == [
         ("failed", "..."), ("ingested", "手順書.md"), ("failed", "empty.txt")]
     assert "empty after removing unsafe characters" in report.documents[0].error
-    assert (container.settings.data_dir / "uploads" / "手順書.md").read_bytes() == EN_MD.read_bytes()
-    assert [v.source for v in container.registry.active()] == ["手順書.md"]
+    assert (state_container.settings.data_dir / "uploads" / "手順書.md").read_bytes() == EN_MD.read_bytes()
+    assert [v.source for v in state_container.registry.active()] == ["手順書.md"]
 
 
 @pytest.mark.corpus
