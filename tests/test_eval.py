@@ -247,10 +247,10 @@ def _store_run(store: RunStore, run_id: str, scores: dict[str, dict[str, float |
     store.update(run_id, status="finished")
 
 
-def test_compare_lists_questions_that_got_worse_or_better(tmp_path):
+def test_compare_lists_questions_that_got_worse_or_better(state_target):
     from eval.report import compare, gate
 
-    store = RunStore(tmp_path / "runs.sqlite3")
+    store = RunStore(state_target("eval_runs"))
     _store_run(store, "run-a", {"q1": {"faithfulness": 1.0}, "q2": {"faithfulness": 0.2}, "q3": {"faithfulness": 0.5},
                                 "q4": {"faithfulness": 0.9}})
     _store_run(store, "run-b", {"q1": {"faithfulness": 0.25}, "q2": {"faithfulness": 0.8}, "q3": {"faithfulness": 0.5},

@@ -238,14 +238,14 @@ def test_a_killed_worker_leaves_the_job_failed_with_a_message(jobs):
     assert jobs.wait(again, timeout=600).status == "finished"
 
 
-def test_the_worker_command_fails_a_job_it_cannot_read_and_exits_with_once(data_dir):
+def test_the_worker_command_fails_a_job_it_cannot_read_and_exits_with_once(data_dir, state_env):
     """A job without a copy of the embedded store (not enqueued by the app): failed with why, not run on the
-    app's own store; ``--once`` exits when the queue is empty."""
+    app's own store; ``--once`` exits when the queue is empty (and the worker has left the workers' table)."""
     from eval.run_store import store_path
     from eval.worker_queue import JobQueue
     from tests.helpers import run_cli
 
-    queue = JobQueue(store_path(data_dir))
+    queue = JobQueue(state_env or store_path(data_dir))
     job = queue.enqueue({"testset": str(SAMPLE), "metrics": "ours"}, "cli")
     proc = run_cli("eval", "worker", "--once", data_dir=data_dir, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -253,6 +253,7 @@ def test_the_worker_command_fails_a_job_it_cannot_read_and_exits_with_once(data_
     failed = queue.get(job.id)
     assert failed.status == "failed" and failed.failure["key"] == "eval_no_snapshot" and "snapshot" in failed.error
     assert queue.live_workers() == [] and queue.claim("w:1") is None
+    assert state_env is None or not store_path(data_dir).exists()  # the worker used the database, not a file
     bad = run_cli("eval", "worker", "--poll", "soon", data_dir=data_dir, timeout=120)
     assert bad.returncode == 2 and "--poll" in bad.stderr
 
