@@ -76,10 +76,11 @@ def reader_scope(args: argparse.Namespace, log: AuditLog, purpose: str):
 
 
 def open_log() -> AuditLog:
-    """The log of the data dir with the anchor path and key of the settings (as the app opens it)."""
+    """The log of the data dir (or of `database.url`) with the anchor path and key of the settings (as the app
+    opens it)."""
     settings = load_settings()
     path = Path(settings.data_dir) / AUDIT_DB_NAME
-    if not path.is_file():
+    if not settings.database.url.get_secret_value() and not path.is_file():  # PostgreSQL: the server holds it
         raise AuditError(f"no audit log at {path}")
     return AuditLog.from_settings(settings)
 
