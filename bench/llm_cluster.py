@@ -76,7 +76,8 @@ def haproxy_path() -> str | None:
     )
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop ``proc`` (SIGTERM; SIGKILL after 30 s); also the app replicas' balancer (tests/e2e/test_replicas.py)."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -106,7 +107,7 @@ def llm_cluster(model_path: Path, slots: int = 1, n_ctx: int = 4096, n_threads: 
                  "--interrupt_requests", "false", "--verbose", "false"],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
             )
-            stack.callback(_stop, proc)
+            stack.callback(stop_process, proc)
             servers.append(LLMServer(name, port, proc))
         bind = f"127.0.0.1:{free_port()}"
         env = {**os.environ, "LB_BIND": bind, "LB_LLM_SLOTS": str(slots)}
@@ -118,7 +119,7 @@ def llm_cluster(model_path: Path, slots: int = 1, n_ctx: int = 4096, n_threads: 
             stack.callback(out.close)
         balancer = subprocess.Popen([haproxy, "-db", "-f", str(HAPROXY_CFG)], env=env, cwd=REPO,
                                     stdout=out, stderr=subprocess.STDOUT)
-        stack.callback(_stop, balancer)
+        stack.callback(stop_process, balancer)
         wait_http(f"http://{bind}/v1/models", timeout=30, proc=balancer)
         time.sleep(2.5)  # the first health checks (rise 2, every second) mark both servers up
         yield LLMCluster(f"http://{bind}/v1", servers, balancer)

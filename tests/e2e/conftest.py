@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,26 +59,59 @@ def app_url(tmp_path_factory, output_dir) -> str:
     )
     proc = run_cli("ingest", str(secret), "--access", "board", data_dir=data)
     assert proc.returncode == 0, proc.stderr
+    with app_server(data, output_dir / "server.log") as server:
+        server.wait_ready()
+        yield server.url
+
+
+class AppServer:
+    """One app process started by :func:`app_server`: its URL, and a way to crash it."""
+
+    def __init__(self, process: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.process, self.port, self.log_path = process, port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        try:
+            wait_http(f"{self.url}/_stcore/health", timeout=timeout, proc=self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            log = self.log_path.read_text(encoding="utf-8")[-4000:]
+            pytest.fail(f"{exc}; server log ({self.log_path}):\n{log}")
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the app and the `make` that started it (a group that is gone already is no error)."""
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """Gone at once, as a crashed host would be (SIGKILL, no goodbye to its browsers)."""
+        self.signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+@contextmanager
+def app_server(data: Path, log_path: Path, **env: str) -> Iterator[AppServer]:
+    """The app as the README's `make run` starts it, on ``data`` and a free port, on the dev profile with short
+    answers (``env`` adds settings); not yet ready when this returns (:meth:`AppServer.wait_ready`, so several
+    start at once); stopped at the end."""
     port = free_port()
-    env = cli_env(data, CQA_PROFILE="dev", CQA_LLM__MAX_ANSWER_TOKENS="80")
-    log_path = output_dir / "server.log"  # a file, not a pipe nobody reads: a chatty server must never block
-    with open(log_path, "w", encoding="utf-8") as log:
-        server = subprocess.Popen(
-            ["make", "run", f"PORT={port}"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    full_env = cli_env(data, CQA_PROFILE="dev", CQA_LLM__MAX_ANSWER_TOKENS="80", **env)
+    with open(log_path, "w", encoding="utf-8") as log:  # a file, not a pipe nobody reads: never blocks the server
+        process = subprocess.Popen(
+            ["make", "run", f"PORT={port}"], cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    server = AppServer(process, port, log_path)
     try:
-        try:
-            wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=600, proc=server)
-        except (RuntimeError, TimeoutError) as exc:
-            pytest.fail(f"{exc}; server log ({log_path}):\n{log_path.read_text(encoding='utf-8')[-4000:]}")
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        server.signal(signal.SIGTERM)
         try:
-            server.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+            server.kill()
 
 
 @pytest.fixture(scope="session")
