@@ -185,6 +185,8 @@ def evaluate(
                 "ingest.chunk_tokens": settings.ingest.chunk_tokens,
                 "ingest.chunk_overlap_sentences": settings.ingest.chunk_overlap_sentences,
                 "ingest.embed_title_prefix": settings.ingest.embed_title_prefix,
+                "ingest.chunk_overlap_max_tokens": settings.ingest.chunk_overlap_max_tokens,
+                "ingest.embed_section": settings.ingest.embed_section,
                 "overrides": overrides,
             },
             "index": {

@@ -504,12 +504,13 @@ class IngestService:
             count_tokens=self.embedder.count_tokens,
             max_tokens=self.settings.chunk_tokens,
             overlap_sentences=self.settings.chunk_overlap_sentences,
+            overlap_max_tokens=self.settings.chunk_overlap_max_tokens,
         ))
 
     def _chunks(self, drafts: list[ChunkDraft], version: DocumentVersion) -> list[Chunk]:
         chunks = []
         for i, d in enumerate(drafts):
-            prefix = f"{version.title}\n{d.section}\n" if self.settings.embed_title_prefix else ""
+            prefix = self._embed_prefix(version.title, d.section)
             chunks.append(
                 Chunk(
                     chunk_id=f"{version.doc_id}:{version.version}:{i}",
@@ -544,13 +545,24 @@ class IngestService:
         ]
         return points, embedded
 
+    def _embed_prefix(self, title: str, section: str) -> str:
+        """What the dense embedding reads before a chunk's text: its document's title and its section path (or,
+        ``embed_section = "heading"``, the section's own heading only: fewer tokens to embed per chunk)."""
+        if not self.settings.embed_title_prefix:
+            return ""
+        if self.settings.embed_section == "heading":
+            section = section.rsplit(" > ", 1)[-1]
+        return f"{title}\n{section}\n"
+
     def _sparse_text(self, chunk: Chunk) -> str:
-        """What BM25 indexes: the embedded text and, with the title prefix on, the words of the file name, so a
-        question that names its source ("under the Basel guidance", 「犯収法施行規則では」) finds that file's chunks."""
+        """What BM25 indexes: the chunk's text and, with the title prefix on, its title, whole section path and the
+        words of the file name, so a question that names its source ("under the Basel guidance", 「犯収法施行規則では」)
+        finds that file's chunks."""
+        if not self.settings.embed_title_prefix:
+            return chunk.text
         words = [w for w in _NAME_SEPARATORS.split(Path(chunk.source).stem) if _LETTER.search(w)]
-        if not self.settings.embed_title_prefix or not words:  # "12345.txt", "211122.pdf": no words to add
-            return chunk.embed_text
-        return " ".join(words) + "\n" + chunk.embed_text
+        # "12345.txt", "211122.pdf": no words to add
+        return (" ".join(words) + "\n" if words else "") + f"{chunk.title}\n{chunk.section}\n" + chunk.text
 
     def _sync_store_status(self) -> None:
         """Make the store's status payloads follow the registry; one flush covers them all

@@ -291,6 +291,19 @@ def test_overlap_repeats_the_last_sentence_of_the_previous_chunk() -> None:
     assert len(with_overlap) > len(without)
 
 
+def test_the_overlap_stops_at_its_token_limit_so_a_long_sentence_is_not_repeated() -> None:
+    short = "".join(f"第{i}文。" for i in range(1, 101))  # 4-6 characters each
+    long = "".join(f"これは第{i}の長い文であり、内容を詳しく説明するためのものである。" for i in range(1, 21))  # 30+
+    for text, repeated in ((short, True), (long, False)):
+        chunks = chunk_document(one_page("text", text), len, max_tokens=120, overlap_sentences=1, overlap_max_tokens=8)
+        assert len(chunks) > 2
+        for prev, nxt in zip(chunks, chunks[1:], strict=False):
+            last = re.findall(r"[^。]+。", prev.text)[-1]
+            assert nxt.text.startswith(last) is repeated
+        if not repeated:
+            assert "".join(c.text for c in chunks) == text  # nothing lost, nothing twice
+
+
 def test_english_sentences_are_not_split_after_abbreviations() -> None:
     text = (
         "## 2. Customer Identification\n\n"

@@ -16,9 +16,9 @@ import pytest
 from core.schema import UNRESTRICTED, SearchFilter
 from retrieval.embedding import UseEmbedder
 from retrieval.sparse import SparseEncoder
-from retrieval.store.base import DENSE
+from retrieval.store.base import DENSE, SPARSE
 from settings import load_settings
-from tests.conftest import JA_PDF
+from tests.conftest import EN_MD, JA_PDF, make_container
 
 REFERENCE = Path(__file__).parent / "fixtures" / "vectors_before.npz"
 # Float rounding only: the largest difference measured on the 1,085 chunks of the bench's English set was 3.3e-7.
@@ -79,3 +79,36 @@ def test_a_first_ingest_stores_each_chunk_with_its_vector_from_before(reference,
         [hit] = container.store.leg_search(DENSE, reference["dense"][i], everything, limit=1)
         assert str(reference["embed_texts"][i]).endswith(hit.payload["text"])
         np.testing.assert_allclose(hit.dense_vector, reference["dense"][i], atol=ATOL, rtol=0)
+
+
+def test_the_dense_embedding_can_read_the_section_heading_alone_while_bm25_keeps_the_whole_path(tmp_path) -> None:
+    """``ingest.embed_section = "heading"``: a chunk of "2. Customer Identification > 2.1 Acceptable documents" is
+    embedded as title, "2.1 Acceptable documents" and its text (its stored vector is that text's vector), and BM25
+    still indexes the parent heading's words, so the chunk is found by them on the sparse leg."""
+
+    everything = SearchFilter(access_groups=UNRESTRICTED)
+    found = {}
+    for section_mode in ("path", "heading"):
+        container = make_container(tmp_path / section_mode, ingest={"embed_section": section_mode})
+        try:
+            container.ingest.ingest([EN_MD])
+            [chunk] = [p for p in container.store.chunks_by_index(*_first_version(container), list(range(40)),
+                                                                  everything)
+                       if p["section"] == "2. Customer Identification > 2.1 Acceptable documents"][:1]
+            seen = "2.1 Acceptable documents" if section_mode == "heading" else chunk["section"]
+            expected = container.embedder.embed_passages([f"{chunk['title']}\n{seen}\n{chunk['text']}"])[0]
+            [hit] = container.store.leg_search(DENSE, expected, everything, limit=1)
+            assert hit.payload["chunk_id"] == chunk["chunk_id"]
+            np.testing.assert_allclose(hit.dense_vector, expected, atol=ATOL, rtol=0)
+            query = container.ingest.sparse.embed_query("Customer Identification")
+            found[section_mode] = {h.payload["chunk_id"] for h in container.store.leg_search(SPARSE, query, everything,
+                                                                                             limit=40)}
+            assert chunk["chunk_id"] in found[section_mode]
+        finally:
+            container.close()
+    assert found["path"] == found["heading"]  # BM25 reads the same text either way
+
+
+def _first_version(container) -> tuple[str, int]:
+    [version] = container.registry.active()
+    return version.doc_id, version.version

@@ -34,17 +34,19 @@ def chunk_document(
     count_tokens: Callable[[str], int],
     max_tokens: int = 220,
     overlap_sentences: int = 1,
+    overlap_max_tokens: int | None = None,
 ) -> list[ChunkDraft]:
     """Split a parsed document into chunks that follow its structure.
 
     Each chunk holds whole sentences of one section (a sentence longer than ``max_tokens`` is cut at
     clause boundaries, or hard by tokens), at most ``max_tokens`` tokens as counted by ``count_tokens``,
-    repeats the last ``overlap_sentences`` sentences of the previous chunk of the same section, and carries
+    repeats the last ``overlap_sentences`` sentences of the previous chunk of the same section (as many of them as
+    fit ``overlap_max_tokens``, when given), and carries
     its section path and the PDF pages its text spans.
     """
     counter = TokenCounter(count_tokens, max_tokens)
     sections = SectionBuilder(doc).build()
     chunks: list[ChunkDraft] = []
     for section in sections:
-        chunks.extend(pack_section(section, counter, max(0, overlap_sentences)))
+        chunks.extend(pack_section(section, counter, max(0, overlap_sentences), overlap_max_tokens))
     return chunks

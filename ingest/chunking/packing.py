@@ -1,6 +1,6 @@
 """A section's paragraphs cut into sentences (core.text's splitter; one longer than the budget is cut at
 clause boundaries, else hard by tokens) and packed into chunks of at most ``max_tokens`` tokens, with the last
-sentences of a chunk repeated at the start of the next."""
+sentences of a chunk (up to a token limit) repeated at the start of the next."""
 
 from __future__ import annotations
 
@@ -153,7 +153,8 @@ def section_path(section: Section, first: Sentence) -> str:
     return " > ".join(path)
 
 
-def pack_section(section: Section, counter: TokenCounter, overlap: int) -> list[ChunkDraft]:
+def pack_section(section: Section, counter: TokenCounter, overlap: int,
+                 overlap_max_tokens: int | None = None) -> list[ChunkDraft]:
     sentences = section_sentences(section, counter)
     chunks: list[ChunkDraft] = []
     sep = counter.sep
@@ -194,4 +195,6 @@ def pack_section(section: Section, counter: TokenCounter, overlap: int) -> list[
             )
         )
         carry = items[-overlap:] if overlap > 0 else []
+        while carry and overlap_max_tokens is not None and cost(carry) > overlap_max_tokens:
+            carry.pop(0)  # a long sentence is not embedded twice
     return chunks
