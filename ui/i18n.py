@@ -190,6 +190,13 @@ def t(key: str, lang: str, **kwargs) -> str:
     return text.format(**kwargs) if kwargs else text
 
 
+def code_label(prefix: str, code: str, lang: str) -> str:
+    """The ``lang`` label of a code the services use (a status, a stage, a reason): key ``<prefix>_<code>``, or the
+    code itself when this build has no label for it."""
+    key = f"{prefix}_{code}"
+    return t(key, lang) if key in STRINGS else code
+
+
 def reason_text(reason: str | None, lang: str) -> str:
     """A stored score reason (English, eval/reasons.py) in ``lang``; one this build does not know as it is."""
     from eval.reasons import reason_message

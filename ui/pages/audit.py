@@ -16,7 +16,7 @@ from audit.log import ACTIONS
 from auth.roles import Permission
 from ui.auth_gate import guard
 from ui.clock import day_start, local_time
-from ui.i18n import STRINGS, t
+from ui.i18n import code_label, t
 from ui.state import container, lang, requester
 
 PAGE_ROWS = 200
@@ -32,7 +32,7 @@ st.caption(t("audit_times_in", L, zone=container().settings.ui.time_zone))
 
 
 def label(prefix: str, code: str) -> str:
-    return t(f"{prefix}_{code}", L) if f"{prefix}_{code}" in STRINGS else code
+    return code_label(prefix, code, L)
 
 
 def value_text(value) -> str:

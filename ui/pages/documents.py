@@ -16,7 +16,7 @@ from ingest.ocr import SKIPPED as OCR_SKIPPED
 from ingest.service import IngestOptions, Upload
 from ui.auth_gate import guard
 from ui.errors import message_text, show_error
-from ui.i18n import STRINGS, t
+from ui.i18n import code_label, t
 from ui.state import container, lang
 from ui.uploader import file_uploader
 
@@ -41,8 +41,7 @@ STAGE_SHARE = {"reading": 0.05, "chunking": 0.3, "embedding": 0.4, "storing": 0.
 
 
 def label(prefix: str, code: str) -> str:
-    """The user's-language label of a code the services use (a status, a reason), or the code itself."""
-    return t(f"{prefix}_{code}", L) if f"{prefix}_{code}" in STRINGS else code
+    return code_label(prefix, code, L)
 
 
 def status_label(status: str) -> str:
@@ -79,7 +78,7 @@ if submitted and (files or folder.strip()):
     def show(p) -> None:
         name = printable(Path(p.path).name)
         overall.progress(p.file_index / max(p.file_count, 1), text=f"{p.file_index + 1} / {p.file_count}")
-        stage = t(f"ingest_stage_{p.stage}", L) if f"ingest_stage_{p.stage}" in STRINGS else p.stage
+        stage = label("ingest_stage", p.stage)
         if p.ocr is not None:  # scanned pages: one step per page, and the time left at the pace so far
             seconds = int(p.ocr.seconds_left) if p.ocr.done else None
             left = t("ocr_estimating", L) if seconds is None else f"{seconds // 60}:{seconds % 60:02d}"

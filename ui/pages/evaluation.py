@@ -20,7 +20,7 @@ from eval.metrics import ALL_METRICS
 from ui.auth_gate import guard
 from ui.clock import local_time, site_zone, wall_clock
 from ui.errors import error_text, guarded, show_error
-from ui.i18n import STRINGS, reason_text, t
+from ui.i18n import code_label, reason_text, t
 from ui.markup import as_text
 from ui.state import container, eval_jobs, lang, requester
 from ui.uploader import file_uploader
@@ -45,12 +45,11 @@ def dev_judge_warning(judge: str | None) -> None:
 
 
 def stage_label(stage: str | None) -> str:
-    return t(f"eval_stage_{stage}", L) if f"eval_stage_{stage}" in STRINGS else (stage or "")
+    return code_label("eval_stage", stage, L) if stage else ""
 
 
 def label(prefix: str, code: str) -> str:
-    """The user's-language label of a code the services use, or the code itself."""
-    return t(f"{prefix}_{code}", L) if f"{prefix}_{code}" in STRINGS else code
+    return code_label(prefix, code, L)
 
 
 # a run comparison's columns (eval.report.MetricDelta, SampleChange), each with a key eval_compare_col_<name>
