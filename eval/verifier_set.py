@@ -34,6 +34,9 @@ SOURCES = (
     ("en", "en/aml_regulatory/eu/EU-Transfer-Funds-2023-1113.pdf"),
 )
 PER_SOURCE = 14
+PER_TARGET = 4
+"""Besides the random sentences, up to this many per source chosen because a period can be changed in them, and
+as many because a named body can be swapped: the two perturbations a random pick rarely reaches."""
 _SWAPS = {
     "ja": [("金融庁", "財務省"), ("財務省", "金融庁"), ("国家公安委員会", "金融庁"), ("行政庁", "国税庁"),
            ("預金保険機構", "日本銀行"), ("内閣総理大臣", "財務大臣")],
@@ -124,7 +127,12 @@ def build(corpus: Path, seed: int = 7) -> list[dict]:
                 if any(x.kind in ("number", "article") for x in specifics(s)):
                     candidates.append((page, s))
         rng.shuffle(candidates)
-        for page, s in candidates[:PER_SOURCE]:
+        chosen = candidates[:PER_SOURCE]
+        rest = [c for page in doc.pages for c in ((page, s) for s in _sentences(page.text)) if c not in chosen]
+        random.Random(f"{seed}:{rel}").shuffle(rest)  # its own draw: the random picks stay as they were
+        chosen += [c for c in rest if c not in chosen and _change_period(c[1])][:PER_TARGET]
+        chosen += [c for c in rest if c not in chosen and _swap_entity(c[1], lang)][:PER_TARGET]
+        for page, s in chosen:
             passage = _passage(page.text, s)
             base = {"lang": lang, "source": rel, "page": page.number, "passage": passage}
             variants = [("none", s, "supported"), ("respelled", _respell(s, lang), "supported"),

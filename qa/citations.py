@@ -2,10 +2,11 @@
 
 Each answer sentence's ``[n]`` markers must name a provided source, and the sentence must be supported by
 one of the sources it cites: lexical overlap of character bigrams (Japanese) or words (English) with the
-source's best-matching sentence (the quote shown to the user), every specific it states (numbers, periods,
-amounts, articles, named laws and bodies: ``qa.claims``) found in that source, and the same polarity (no
-added or dropped negation). Sentences the model left uncited get a citation only when one source clearly
-supports them. Every sentence is a claim, however short, except one that only introduces a list.
+source's sentence that carries it (the quote shown to the user), every specific it states (numbers, periods,
+amounts, articles, named laws and bodies: ``qa.claims``) found in that sentence or the source's title and
+section, and the same polarity (no added or dropped negation). Sentences the model left uncited get a
+citation only when one source clearly supports them. Every sentence is a claim, however short, except one that
+only introduces a list.
 """
 
 from __future__ import annotations
@@ -64,28 +65,15 @@ def _features(text: str) -> set[str]:
     return set(_WORD.findall(MARKER.sub("", lowered)))
 
 
-def support(sentence: str, passage: str, given: set[str] | None = None) -> tuple[float, str]:
-    """(share of the sentence's features found in the passage's best sentence, that sentence). Features in
-    ``given`` (the source's title and section: a law's chunk does not repeat the law's name) are not asked of
-    the passage."""
-    claim = _features(sentence) - (given or set())
-    if not claim:
-        return 0.0, ""
-    best, quote = 0.0, ""
-    for cand in _candidates(passage):
-        score = len(claim & _features(cand)) / len(claim)
-        if score > best or (score == best and quote and len(cand) < len(quote)):
-            best, quote = score, cand
-    return best, quote
-
-
-def _candidates(passage: str) -> list[str]:
+def _candidates(passage: str) -> dict[str, tuple[str, ...]]:
     """The passage's sentences, each pair of neighbouring sentences, and the clauses that a terminator inside
     brackets ends (an answer quoting 「…をいう。」 from a statute sentence is checked against that clause, not
-    against the whole sentence whose 「…を除く。」 has the other polarity)."""
+    against the whole sentence whose 「…を除く。」 has the other polarity); each with the sentences it is made of."""
     sentences = split_sentences(passage) or [passage]
-    pairs = [" ".join(sentences[i : i + 2]) for i in range(len(sentences) - 1)]
-    return list(dict.fromkeys(sentences + split_sentences(passage, in_brackets=True) + pairs))
+    out = {s: (s,) for s in sentences + split_sentences(passage, in_brackets=True)}
+    for pair in zip(sentences, sentences[1:], strict=False):
+        out.setdefault(" ".join(pair), pair)
+    return out
 
 
 def short_answer_support(fragment: str, hit: Hit, question: str) -> tuple[bool, float, str]:
@@ -108,16 +96,28 @@ def short_answer_support(fragment: str, hit: Hit, question: str) -> tuple[bool, 
 def supports(sentence: str, hit: Hit, question: str = "") -> tuple[bool, float, str]:
     """(whether ``hit`` supports the claim, lexical support, the quote): enough content besides its numbers to
     be checked by itself (a bare "10" is checked as the answer to ``question``: :func:`short_answer_support`;
-    without a question it cannot be), overlap above the threshold, every specific stated in the source (its
-    title and section count: a law's chunk does not repeat the law's name or article number), and the quote's
-    polarity."""
+    without a question it cannot be), and one sentence of the source (or a clause, or two neighbouring
+    sentences) that shares enough of the claim's words, states every specific of the claim and has its polarity.
+    A number, period or body that the passage states elsewhere, about something else, does not count. The
+    source's title and section count for both words and specifics: a law's chunk does not repeat the law's name
+    or article number."""
     if len(_features(strip_specifics(sentence))) < MIN_CONTENT_FEATURES:
         return short_answer_support(sentence, hit, question) if question else (False, 0.0, "")
-    score, quote = support(sentence, hit.text, _features(f"{hit.title} {hit.section}"))
-    if score < SUPPORT_THRESHOLD:
-        return False, score, quote
-    ok = not missing_specifics(sentence, f"{hit.title}\n{hit.section}\n{hit.text}")
-    return ok and negated(sentence) == negated(quote), score, quote
+    heading = f"{hit.title}\n{hit.section}\n"
+    claim = _features(sentence) - _features(heading)
+    found, best, quote = False, 0.0, ""
+    if not claim:
+        return found, best, quote
+    for cand, parts in _candidates(hit.text).items():
+        score = len(claim & _features(cand)) / len(claim)
+        # polarity is the claim's sentence's: "should notify. … need not …" does not support "should not notify"
+        lead = max(parts, key=lambda part: len(claim & _features(part)))
+        ok = (score >= SUPPORT_THRESHOLD and negated(sentence) == negated(lead)
+              and not missing_specifics(sentence, heading + cand))
+        # a supporting quote first, then the closest, then the shortest
+        if (ok, score, -len(cand)) > (found, best, -len(quote)):
+            found, best, quote = ok, score, cand
+    return found, best, quote
 
 
 def verify_answer(answer: str, sources: list[Hit], question: str = "") -> Verification:

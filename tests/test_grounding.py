@@ -87,6 +87,16 @@ def test_an_invented_retention_period_is_not_an_answer():
     assert grounded.refusal_reason == "only_unsupported"
 
 
+def test_a_specific_the_passage_states_about_something_else_does_not_support_a_claim():
+    """The claim's words and its specifics must stand in one sentence (or two neighbouring ones) of the source:
+    the guideline says 七年間 of 確認記録 and 十日 of something else, two sentences away."""
+    far = hit(4, "確認記録は、取引が行われた日から七年間保存しなければならない。研修は年に一回実施する。"
+                 "本人確認書類の写しは、受付後十日以内に本部へ送付する。")
+    assert enforce_grounding("確認記録は7年間保存しなければならない[1]。", [far], REFUSAL).refusal_reason is None
+    wrong = enforce_grounding("確認記録は10日間保存しなければならない[1]。", [far], REFUSAL)
+    assert wrong.refusal_reason == "only_unsupported" and wrong.removed == ["確認記録は10日間保存しなければならない。"]
+
+
 def test_a_law_chunk_supports_its_own_name_and_article_from_its_title_and_section():
     text = "犯罪による収益の移転防止に関する法律第四条により、200万円を超える取引では取引時確認を行います[2]。"
     grounded = enforce_grounding(text, [GUIDE, LAW], REFUSAL)
