@@ -27,13 +27,29 @@ def format_sources(hits: list[Hit]) -> str:
     return "\n\n".join(f"{source_header(n, h)}\n{_defenced(h.text)}" for n, h in enumerate(hits, start=1))
 
 
+def _after_overlap(previous: str, text: str) -> str:
+    """``text`` without its opening that repeats the end of ``previous``: the chunker starts a chunk with the
+    previous chunk's last sentence, which a merged passage would otherwise show twice."""
+    for k in range(min(len(previous), len(text)), _MIN_OVERLAP - 1, -1):
+        if previous.endswith(text[:k]):
+            return text[k:].lstrip()
+    return text
+
+
+_MIN_OVERLAP = 8
+"""Characters a repeated opening needs to be taken for the overlap rather than a coincidence."""
+
+
 def merge_neighbours(hit: Hit, neighbours: list[Hit]) -> Hit:
-    """One hit whose text runs over its adjacent chunks, in document order."""
+    """One hit whose text runs over its adjacent chunks, in document order, each overlap once."""
     parts = sorted([hit, *neighbours], key=lambda h: h.chunk_index)
     pages = sorted({p for h in parts for p in h.pages})
+    texts = [parts[0].text]
+    for before, part in zip(parts, parts[1:], strict=False):
+        texts.append(_after_overlap(before.text, part.text))
     return hit.model_copy(
         update={
-            "text": "\n".join(h.text for h in parts),
+            "text": "\n".join(t for t in texts if t),
             "pages": pages,
             "page": pages[0] if pages else hit.page,
         }

@@ -291,6 +291,23 @@ def test_overlap_repeats_the_last_sentence_of_the_previous_chunk() -> None:
     assert len(with_overlap) > len(without)
 
 
+def test_neighbours_merged_for_the_answer_read_each_overlap_sentence_once() -> None:
+    """The answer's context runs a hit over its neighbours: the sentence two chunks share is shown once."""
+    from core.schema import Hit
+    from qa.context import merge_neighbours
+
+    for text, join in (("".join(f"これは第{i}の文であり、内容を説明する。" for i in range(1, 21)), ""),
+                       (" ".join(f"Sentence number {i} explains the rule in some detail." for i in range(1, 21)), " ")):
+        chunks = chunk_document(one_page("text", text), len, max_tokens=120, overlap_sentences=1)
+        assert len(chunks) > 3 and chunks[2].text.startswith(re.findall(r"[^。.]+[。.]", chunks[1].text)[-1].strip())
+        hits = [Hit(doc_id="d", source="d.txt", title="t", page=1, pages=[1], section="", text=c.text, score=1.0,
+                    chunk_id=f"d:1:{i}", chunk_index=i) for i, c in enumerate(chunks[1:4], start=1)]
+        merged = merge_neighbours(hits[1], [hits[0], hits[2]])
+        expected = join.join(c.text for c in chunk_document(one_page("text", text), len, max_tokens=120,
+                                                            overlap_sentences=0))
+        assert merged.text.replace("\n", join) in expected
+
+
 def test_the_overlap_stops_at_its_token_limit_so_a_long_sentence_is_not_repeated() -> None:
     short = "".join(f"第{i}文。" for i in range(1, 101))  # 4-6 characters each
     long = "".join(f"これは第{i}の長い文であり、内容を詳しく説明するためのものである。" for i in range(1, 21))  # 30+
