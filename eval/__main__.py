@@ -9,6 +9,7 @@
     retrieval ...            (retrieval quality on public labelled sets)
     verifier build|measure   (the citation verifier on labelled sentences)
     verifier rescore RUN     (a stored run's answers checked again by the current verifier, without the model)
+    refusal-gate [--user U] [--json]   (how many questions each refusal_min_dense refuses before the model)
     worker [--once] [--parent PID]   (runs the evaluations the app enqueues, docs/operations.md "Evaluations")
 
 Run ids may be abbreviated to a unique prefix, or be ``latest`` / ``previous``."""
@@ -120,6 +121,11 @@ def _parser() -> ArgumentParser:
     v.add_argument("--set", dest="labelled", type=Path, default=VERIFIER_SET, help="the labelled .jsonl")
     v.add_argument("--corpus-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
     v.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("refusal-gate", help="how many questions of each kind each retrieval.refusal_min_dense "
+                       "refuses before the model (on a data dir holding the shared documents)")
+    r.add_argument("--user", help="search as this user (default: public documents only)")
+    r.add_argument("--json", action="store_true")
 
     w = sub.add_parser("worker", help="run the evaluations the app enqueues, one at a time, at low priority")
     add_worker_arguments(w)
@@ -346,6 +352,26 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _cmd_refusal_gate(args) -> int:
+    from auth.requesters import requester_for
+    from eval.refusal_gate import measure, question_sets
+
+    container = open_container(store_wait_seconds=5.0)
+    try:
+        flt = requester_for(container.settings, args.user).search_filter()
+        rows = measure(container.retrieval, flt, question_sets())
+        current = container.settings.retrieval.refusal_min_dense
+    finally:
+        container.close()
+    if args.json:
+        print_json({"refusal_min_dense": current, "rows": [vars(r) for r in rows]})
+        return 0
+    print(f"refused before the model, per threshold (configured: {current:g})")
+    print(text_table([{"questions": r.questions, "n": r.count, "lowest": r.lowest, "median": r.median,
+                       **{f"< {t:g}": n for t, n in r.refused.items()}} for r in rows]))
+    return 0
+
+
 def _cmd_worker(args) -> int:
     import logging
     import signal
@@ -364,7 +390,8 @@ def main(argv: list[str]) -> int:
         return main_retrieval(argv[1:], make_container=Container)
     args = _parser().parse_args(argv)
     if args.command is None:
-        raise UsageError("choose a command: run, list, compare, gate, export, import-obliqa, retrieval, worker "
+        raise UsageError("choose a command: run, list, compare, gate, export, import-obliqa, retrieval, verifier, "
+                         "refusal-gate, worker "
                          "(see --help)")
     return {
         "run": _cmd_run,
@@ -374,6 +401,7 @@ def main(argv: list[str]) -> int:
         "export": _cmd_export,
         "import-obliqa": _cmd_import_obliqa,
         "verifier": _cmd_verifier,
+        "refusal-gate": _cmd_refusal_gate,
         "worker": _cmd_worker,
     }[args.command](args)
 

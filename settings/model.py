@@ -151,8 +151,10 @@ class RetrievalSettings(Section):
     reranker_path: Path | None = None
     neighbour_expansion: bool = True
     refusal_min_dense: float = Field(
-        default=0.30,
-        description="Refuse without calling the LLM when the best dense cosine is below this",
+        default=0.22,
+        description="Refuse without calling the LLM when the best dense cosine is below this. Measured for the "
+        "packaged embedder with `python -m eval refusal-gate` (docs/evaluation.md, 'The refusal gate'); another "
+        "embedder has other cosines and needs its own value",
     )
 
     @model_validator(mode="after")

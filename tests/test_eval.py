@@ -772,3 +772,18 @@ def test_a_run_resumes_only_under_the_same_key_and_the_refusal_names_what_change
     other = further | {"requester": {"groups": ["board"]}, "metrics": ["mrr"]}
     assert config_key(other) != config_key(config)
     assert changed_key_parts(config, other) == ["metrics", "requester"]
+
+
+def test_the_refusal_gate_is_measured_per_kind_of_question_through_the_answer_service(samples_container):
+    """``python -m eval refusal-gate``: the best dense cosine the answer service compares, counted per threshold.
+    On the samples the configured gate lets the example questions reach the model and refuses off-topic ones."""
+    from eval.refusal_gate import measure, question_sets
+
+    gate = samples_container.settings.retrieval.refusal_min_dense
+    sets = {"answerable": ["口座開設時の本人確認書類は？", "What is the limit for gifts from customers?"],
+            "off-topic": ["What is the capital of Australia and its population?", "明日の東京の天気を教えてください。"]}
+    rows = measure(samples_container.retrieval, SearchFilter(access_groups=()), sets, thresholds=(gate, 0.9))
+    assert [(r.questions, r.count, r.refused) for r in rows] == [("answerable", 2, {gate: 0, 0.9: 2}),
+                                                                 ("off-topic", 2, {gate: 2, 0.9: 2})]
+    assert rows[0].lowest >= gate > rows[1].median
+    assert {len(v) for v in question_sets().values()} >= {30, 104}  # the committed sets: off-topic, dev-pages
