@@ -353,7 +353,6 @@ def _num(value: float | None) -> str:
 
 
 def _cmd_refusal_gate(args) -> int:
-    from auth.requesters import requester_for
     from eval.refusal_gate import measure, question_sets
 
     container = open_container(store_wait_seconds=5.0)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.schema import SearchFilter
+from qa.service import best_dense_score
 
 TESTSETS = Path(__file__).resolve().parent / "testsets"
 THRESHOLDS = (0.20, 0.22, 0.25, 0.28, 0.30)
@@ -43,16 +44,11 @@ def question_sets() -> dict[str, list[str]]:
     }
 
 
-def best_dense(retrieval, question: str, flt: SearchFilter) -> float:
-    """What the answer service compares with the threshold (qa.service)."""
-    return max((h.dense_score or 0.0 for h in retrieval.retrieve(question, flt)), default=0.0)
-
-
 def measure(retrieval, flt: SearchFilter, sets: dict[str, list[str]],
             thresholds: tuple[float, ...] = THRESHOLDS) -> list[GateRow]:
     rows = []
     for name, questions in sets.items():
-        scores = [best_dense(retrieval, q, flt) for q in questions]
+        scores = [best_dense_score(retrieval.retrieve(q, flt)) for q in questions]
         rows.append(GateRow(name, len(scores), round(min(scores), 3), round(statistics.median(scores), 3),
                             {t: sum(s < t for s in scores) for t in thresholds}))
     return rows

@@ -40,6 +40,11 @@ def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
     return [best[key].model_copy(update={"score": score}) for key, score in order]
 
 
+def best_dense_score(hits: list[Hit]) -> float:
+    """What the refusal gate compares with ``retrieval.refusal_min_dense``: the best dense cosine of the passages."""
+    return max((h.dense_score or 0.0 for h in hits), default=0.0)
+
+
 @dataclass(frozen=True)
 class RetrievedEvent:
     hits: list[Hit]
@@ -130,7 +135,7 @@ class AnswerService:
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield RetrievedEvent(hits, standalone)
 
-        best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+        best = best_dense_score(hits)
         base = dict(
             question=question,
             standalone_question=standalone,
