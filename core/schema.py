@@ -138,7 +138,8 @@ class Timings(BaseModel):
 
 RefusalReason = Literal["no_relevant_passage", "not_stated", "only_unsupported"]
 """no_relevant_passage: nothing relevant was found (the LLM was not asked); not_stated: passages were found
-but the model said they do not state it; only_unsupported: every claim the model made failed verification."""
+but the model said they do not state it, or no verified claim states the kind of specific the question asks for
+(何年, いくら, which article); only_unsupported: every claim the model made failed verification."""
 
 
 class Answer(BaseModel):

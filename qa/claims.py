@@ -46,8 +46,15 @@ _NOT_NAMES = {"AML", "CFT", "CDD", "EDD", "KYC", "STR", "SAR", "ID", "PEP", "PEP
               "JPY", "FAQ", "QA", "IT", "AI", "CEO", "I", "II", "III", "IV", "V", "VI"}
 _OBLIGATION = re.compile(r"(なければならない|なければなりません|なくてはならない|なくてはなりません|ねばならない"
                          r"|ざるを得ない|ざるをえない|のではないか|ではないか)")
-_NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|不要|禁止|\bnot\b|n't\b|\bno\b|\bnever\b|\bneither\b|\bnor\b"
-                       r"|\bwithout\b|\bprohibit|\bforbid)")
+_NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|不要|禁止|拒否|拒絶|謝絶|\bnot\b|n't\b|\bno\b|\bnever\b"
+                       r"|\bneither\b|\bnor\b|\bwithout\b|\bprohibit|\bforbid|\brefus(e|es|ed|ing)\b|\bdeclin(e|es|ed|ing)\b)")
+_ASKS_ARTICLE = re.compile(r"何条|どの条(文|項)?|which (article|section|paragraph)|what article", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(
+    r"何\s*(年|か月|ヶ月|カ月|ケ月|箇月|月|週|日|営業日|時間|分|回|件|人|名|本|点|社|円|万|億|%|％|パーセント|割|歳|番|倍|度)"
+    r"|いくら|how (many|much)|every how|what (\w+ ){0,2}(amount|percentage|percent|share|fine|sum|score|age|number)s?\b"
+    r"|what(?: is the)? (minimum|maximum|max|min)\b|(by|on|in) what (date|year)|which year",
+    re.IGNORECASE,
+)
 _CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり|通り)|as follows|the following)", re.IGNORECASE)
 
 
@@ -124,6 +131,16 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
         if not ok:
             missing.append(s)
     return missing
+
+
+def asked_specific(question: str) -> str | None:
+    """The kind of specific a question asks for: ``article`` (何条, which article), ``number`` (何年, いくら,
+    how many, what amount, by what date) or None. Only explicit asks count: いつ / when / how long can be
+    answered by 直ちに or "before the relationship begins", so they ask for no specific kind."""
+    text = unicodedata.normalize("NFKC", question)
+    if _ASKS_ARTICLE.search(text):
+        return "article"
+    return "number" if _ASKS_NUMBER.search(text) else None
 
 
 def is_connective(sentence: str) -> bool:

@@ -1,7 +1,9 @@
 """Grounding enforced: what the model wrote becomes an answer only as far as the cited sources support it.
 
 Unsupported sentences are removed and listed apart; when the model abstains ("the documents do not state it"), or
-no supported claim remains, the result is a refusal with its reason (``core.schema.RefusalReason``)."""
+no supported claim remains, the result is a refusal with its reason (``core.schema.RefusalReason``). A question that
+asks for a specific (何年, いくら, how many, which article) is answered only by a supported claim that states one:
+"the guideline requires prompt reporting" is what the documents say, not an answer to "within how many days"."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 
 from core.schema import Citation, Hit, RefusalReason
 from qa.citations import Verification, verify_answer
+from qa.claims import asked_specific, specifics
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,14 @@ def enforce_grounding(text: str, sources: list[Hit], refusal: str, question: str
     check = verify_answer(written, sources, question)
     removed = [s.text for s in check.sentences if not s.verified]
     cited = [c for c in check.citations if c.verified]
-    if abstained:  # keep what the documents do say, after the refusal sentence
-        said = check.supported_text(written).strip(" 。.\n")
+    if abstained or (check.claims and not _states_what_is_asked(check, question)):
+        said = check.supported_text(written).strip(" 。.\n")  # what the documents do say, after the refusal
         return GroundedAnswer(refusal + ("\n\n" + said if check.claims else ""), cited, removed, "not_stated", check)
     if not check.claims:
         return GroundedAnswer(refusal, [], removed, "only_unsupported", check)
     return GroundedAnswer(check.supported_text(text), cited, removed, None, check)
+
+
+def _states_what_is_asked(check: Verification, question: str) -> bool:
+    kind = asked_specific(question)
+    return kind is None or any(s.kind == kind for claim in check.claims for s in specifics(claim.text))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.schema import Hit
-from qa.claims import canonical, missing_specifics, negated, specifics
+from qa.claims import asked_specific, canonical, missing_specifics, negated, specifics
 from qa.grounding import enforce_grounding
 
 REFUSAL = "提供された資料には、この質問に答える記載がありません。"
@@ -52,6 +52,9 @@ def test_a_specific_the_passage_does_not_state_is_missing(sentence, passage, kin
 def test_negation_is_compared_and_obligations_are_not_negations():
     assert negated("保存する必要はありません。") and negated("need not be kept")
     assert not negated("保存しなければならない。") and not negated("must be kept")
+    # a refusal is a denial: "should refuse to continue" does not support "can continue"
+    assert negated("Correspondent banks should refuse to enter into a relationship with a shell bank.")
+    assert negated("取引を謝絶する。") and not negated("Banks refer the case to the FIU.")
 
 
 def test_unsupported_sentences_are_removed_and_listed_apart():
@@ -110,6 +113,41 @@ def test_the_model_saying_the_documents_do_not_state_it_is_a_refusal_that_keeps_
     assert grounded.text.startswith(REFUSAL) and "直ちに" in grounded.text and grounded.citations
     alone = enforce_grounding(f"{REFUSAL}。", [GUIDE], REFUSAL)  # what is left of the refusal is no claim
     assert alone.refusal_reason == "not_stated" and alone.removed == []
+
+
+@pytest.mark.parametrize("question,kind", [
+    ("疑わしい取引の届出は、何営業日以内に出さないといけませんか？", "number"),
+    ("現金で振込をしたいお客様がいます。いくらを超えると取引時確認が必要ですか？", "number"),
+    ("職員向けの研修は、年に何回以上やらないといけませんか？", "number"),
+    ("Within how many hours must the STR be filed?", "number"),
+    ("What is the maximum fine for tipping off a customer?", "number"),
+    ("By what date did banks have to implement the guidelines?", "number"),
+    ("コルレス契約を結ぶ場合、犯収法のどの条文の措置を実施する必要がありますか？", "article"),
+    ("Which article defines a shell bank?", "article"),
+    # asks for no specific: 直ちに, "before launch" and "senior management" answer these
+    ("疑わしい取引に当たると判断したら、届出はどのタイミングで行う必要がありますか？", None),
+    ("照合はいつまでにやればいいですか？", None),
+    ("When does FATF expect a bank to assess the ML/TF risk of a new product?", None),
+    ("Who has to sign off on opening an account for a foreign PEP?", None),
+])
+def test_the_kind_of_specific_a_question_asks_for(question, kind):
+    assert asked_specific(question) == kind
+
+
+def test_a_supported_answer_without_the_asked_specific_is_a_refusal_that_keeps_what_the_documents_say():
+    """"Within how many days" is not answered by "directly", however well the source supports it."""
+    said = "疑わしい取引の届出は直ちに行う態勢を構築することとされています[1]。"
+    grounded = enforce_grounding(said, [GUIDE], REFUSAL, "疑わしい取引の届出は何営業日以内に出さないといけませんか？")
+    assert grounded.refusal_reason == "not_stated" and grounded.removed == []
+    assert grounded.text.startswith(REFUSAL) and "直ちに" in grounded.text and grounded.citations
+    answered = enforce_grounding(said, [GUIDE], REFUSAL, "疑わしい取引の届出はどのタイミングで行いますか？")
+    assert answered.refusal_reason is None and answered.text == said
+    kept = enforce_grounding("確認記録は七年間保存しなければならない[1]。", [GUIDE], REFUSAL,
+                             "確認記録は何年間保存しますか？")
+    assert kept.refusal_reason is None
+    article = enforce_grounding("200万円を超える取引では取引時確認を行います[1]。", [LAW], REFUSAL,
+                                "取引時確認はどの条文で定められていますか？")
+    assert article.refusal_reason == "not_stated"  # a number, but not the article asked for
 
 
 def test_markdown_lists_survive_the_removal_of_an_unsupported_item():
