@@ -6,6 +6,7 @@ arrive; ``ask()`` runs the same pipeline to the end (CLI, evaluation)."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling
 from llm.slots import LLMSlots
 from prompts import load_prompts
+from qa.claims import missing_specifics
 from qa.context import fit_budget, format_sources, merge_neighbours
 from qa.grounding import enforce_grounding
 from retrieval.service import RetrievalService, rrf_order
@@ -38,6 +40,17 @@ def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
             best[h.chunk_id] = h
     order = rrf_order([(1.0, [h.chunk_id for h in hits]) for hits in rankings])[:limit]
     return [best[key].model_copy(update={"score": score}) for key, score in order]
+
+
+_QUESTION_END = re.compile(r"[?？か][」』\"')）)]*$")
+
+
+def standalone_rewrite_ok(rewritten: str, question: str, transcript: str) -> bool:
+    """Whether the model's rewrite of a follow-up can stand for it: a question (a small model sometimes answers
+    instead, 「…は年間1回または2回に決まっています。」) that states no number, period, article or body the
+    conversation and the follow-up do not."""
+    return (2 <= len(rewritten) <= 400 and bool(_QUESTION_END.search(rewritten.rstrip(" 。.")))
+            and not missing_specifics(rewritten, f"{transcript}\n{question}"))
 
 
 def best_dense_score(hits: list[Hit]) -> float:
@@ -243,7 +256,7 @@ class AnswerService:
         options = GenerationOptions(max_tokens=96, sampling=Sampling(temperature=0.0, top_p=1.0, top_k=1))
         rewritten = complete(self.llm, [{"role": "user", "content": prompt}], options).strip()
         rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
-        return rewritten if 2 <= len(rewritten) <= 400 else question
+        return rewritten if standalone_rewrite_ok(rewritten, question, transcript) else question
 
     def _finish(self, requester: Requester, answer: Answer) -> None:
         if self.on_answer is not None:

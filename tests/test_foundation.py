@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.schema import SearchFilter
 from qa.service import Requester
 from tests.conftest import EN_MD, JA_PDF
@@ -52,6 +54,48 @@ def test_a_follow_up_question_is_searched_as_typed_as_well_as_condensed(samples_
     answer = samples_container.answers.ask("口座開設時の本人確認書類は？", STAFF, history)
     assert any(h.source == JA_PDF.name and h.page == 1 and "運転免許証" in h.text for h in answer.contexts), \
         (answer.standalone_question, [(h.source, h.page) for h in answer.contexts])
+
+
+class _ScriptedModel:
+    """Writes ``rewrite`` when asked to condense a follow-up and the refusal when asked to answer."""
+
+    name, n_ctx = "scripted", 4096
+
+    def __init__(self, rewrite: str):
+        self.rewrite, self.answer_prompts = rewrite, []
+
+    def stream(self, messages, options):
+        if len(messages) > 1:
+            self.answer_prompts.append(messages[-1]["content"])
+        yield self.rewrite if len(messages) == 1 else "提供された資料には、この質問に答える記載がありません。"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+
+@pytest.mark.parametrize("rewrite", [
+    "口座開設時の本人確認書類は2種類必要です。",  # an answer, invented
+    "贈答品を受け取った口座の開設時に本人確認書類は3種類必要ですか？",  # a question with a number nobody said
+])
+def test_a_rewrite_that_answers_or_adds_a_specific_does_not_replace_the_follow_up(samples_container, rewrite):
+    from core.schema import ChatTurn
+
+    model = _ScriptedModel(rewrite)
+    samples_container.answers.llm_factory = lambda: model
+    history = [ChatTurn("user", "顧客から贈答品を受け取ってもよいですか？"),
+               ChatTurn("assistant", "受け取れません[1]。")]
+    answer = samples_container.answers.ask("口座開設時の本人確認書類は何種類必要ですか？", STAFF, history)
+    assert answer.standalone_question == "口座開設時の本人確認書類は何種類必要ですか？"
+    assert model.answer_prompts and "本人確認書類は何種類必要ですか？" in model.answer_prompts[0]
+
+
+def test_a_rewrite_that_is_a_question_stands_for_the_follow_up():
+    from qa.service import standalone_rewrite_ok
+
+    history = "user: 第３線は何ですか？\nassistant: 内部監査部門です[1]。"
+    assert standalone_rewrite_ok("第３線の内部監査は、年に何回行うと決まっていますか？", "年に何回？", history)
+    assert standalone_rewrite_ok("What does the Basel paper say about how long records are kept?", "And Basel?", "")
+    assert not standalone_rewrite_ok("Records are kept for five years.", "And Basel?", "")
 
 
 def test_question_outside_the_documents_is_refused_without_the_llm(samples_container):
