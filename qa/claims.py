@@ -143,6 +143,16 @@ def asked_specific(question: str) -> str | None:
     return "number" if _ASKS_NUMBER.search(text) else None
 
 
+_ENUMERATOR = re.compile(r"[\u2460-\u249b\u2776-\u2793]|^\s*[(（]?\d{1,2}[)）.．]\s", re.MULTILINE)
+"""List item numbers (①, ⑵, "2. ") label a place in a list; they are not a value a question asks for."""
+
+
+def states_asked_specific(question: str, claims: list[str]) -> bool:
+    """Whether the claims state the kind of specific the question asks for (any, when it asks for none)."""
+    kind = asked_specific(question)
+    return kind is None or any(s.kind == kind for claim in claims for s in specifics(_ENUMERATOR.sub(" ", claim)))
+
+
 def is_connective(sentence: str) -> bool:
     """A sentence that only introduces what follows ("以下のとおりです：") and states nothing specific."""
     body = _MARKERS.sub("", sentence).strip()

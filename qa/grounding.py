@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from core.schema import Citation, Hit, RefusalReason
 from qa.citations import Verification, verify_answer
-from qa.claims import asked_specific, specifics
+from qa.claims import states_asked_specific
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,10 @@ def enforce_grounding(text: str, sources: list[Hit], refusal: str, question: str
     check = verify_answer(written, sources, question)
     removed = [s.text for s in check.sentences if not s.verified]
     cited = [c for c in check.citations if c.verified]
-    if abstained or (check.claims and not _states_what_is_asked(check, question)):
+    if abstained or (check.claims and not states_asked_specific(question, [c.text for c in check.claims])):
         said = check.supported_text(written).strip(" 。.\n")  # what the documents do say, after the refusal
         return GroundedAnswer(refusal + ("\n\n" + said if check.claims else ""), cited, removed, "not_stated", check)
     if not check.claims:
         return GroundedAnswer(refusal, [], removed, "only_unsupported", check)
     return GroundedAnswer(check.supported_text(text), cited, removed, None, check)
 
-
-def _states_what_is_asked(check: Verification, question: str) -> bool:
-    kind = asked_specific(question)
-    return kind is None or any(s.kind == kind for claim in check.claims for s in specifics(claim.text))

@@ -148,6 +148,10 @@ def test_a_supported_answer_without_the_asked_specific_is_a_refusal_that_keeps_w
     article = enforce_grounding("200万円を超える取引では取引時確認を行います[1]。", [LAW], REFUSAL,
                                 "取引時確認はどの条文で定められていますか？")
     assert article.refusal_reason == "not_stated"  # a number, but not the article asked for
+    items = hit(5, "⑤ 疑わしい取引に該当すると判断した場合には、疑わしい取引の届出を直ちに行う態勢を構築すること")
+    listed = enforce_grounding("⑤ 疑わしい取引の届出を直ちに行う態勢を構築すること[1]。", [items], REFUSAL,
+                               "疑わしい取引の届出は何日以内ですか？")
+    assert listed.refusal_reason == "not_stated"  # ⑤ numbers a list item; it is not the number asked for
 
 
 def test_markdown_lists_survive_the_removal_of_an_unsupported_item():
