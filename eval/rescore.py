@@ -1,8 +1,9 @@
 """A stored run's answers checked again by the current verifier, without the model: a change to the claim checks
 measured on the sentences the model actually wrote (``python -m eval verifier rescore RUN``).
 
-The model's sentences are rebuilt from the stored decisions, with the markers recorded for them (a sentence the
-verifier attributed to a source carries that marker), after the refusal sentence when the model abstained."""
+The model's sentences are rebuilt from the stored decisions, one per line (so a list's items stay items), with the
+markers recorded for them (a sentence the verifier attributed to a source carries that marker), after the refusal
+sentence when the model abstained."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ METRICS = ("grounded_answer", "refusal_recall", "refusal_precision", "false_refu
 
 
 def model_text(answer: Answer, refusal: str) -> str:
-    written = " ".join(s.text + "".join(f"[{m}]" for m in s.markers) for s in answer.sentences)
+    written = "\n".join(s.text + "".join(f"[{m}]" for m in s.markers) for s in answer.sentences)
     return f"{refusal} {written}".strip() if answer.refusal_reason == "not_stated" else written
 
 

@@ -189,3 +189,9 @@ def test_a_stored_answer_is_checked_again_by_the_current_verifier():
     assert not again.refused and again.answer == "Five years." and again.citations[0].doc_id == "d3"
     nothing = stored.model_copy(update={"refusal_reason": "no_relevant_passage", "contexts": []})
     assert recheck(case, nothing) == nothing  # the model was not asked: nothing to check
+    items = hit(6, "① 確認記録を作成すること\n② 確認記録を七年間保存すること")
+    listed = Answer(answer="", citations=[], refused=False, contexts=[items], timings=Timings(), language="ja",
+                    sentences=[AnswerSentence(text=t, markers=[1], verified=True)
+                               for t in ("① 確認記録を作成すること", "② 確認記録を七年間保存すること")])
+    again = recheck(TestCase(id="l", question="確認記録はどう扱いますか？"), listed)
+    assert not again.refused and [s.verified for s in again.sentences] == [True, True]  # items stay items
