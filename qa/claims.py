@@ -40,6 +40,8 @@ _NUMBER_UNIT = re.compile(
 _ARTICLE = re.compile(
     r"第\s*\d+\s*条(?:\s*の\s*\d+)*(?:\s*第\s*\d+\s*項)?(?:\s*第\s*\d+\s*号)?|article\s+\d+[a-z]?(?:\s*\(\d+\))?"
 )
+_ORDINAL = re.compile(r"第\s*\d+\s*[一-龥]")
+"""第3線, 第4次: an ordinal names one thing (the third line of defence), as an article number does."""
 _JA_NAME = re.compile(r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規則|府令|庁|省|委員会|協会|機構)(?![人的令律務規上])")
 _EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
 _NOT_NAMES = {"AML", "CFT", "CDD", "EDD", "KYC", "STR", "SAR", "ID", "PEP", "PEPS", "ML", "TF", "OK", "USD", "EUR",
@@ -61,7 +63,7 @@ _CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり
 @dataclass(frozen=True)
 class Specific:
     kind: str
-    """number | article | name"""
+    """number | article | ordinal | name"""
     text: str
     """As it stands in the canonical text (what is looked for in the passage)."""
 
@@ -100,7 +102,8 @@ def specifics(sentence: str) -> list[Specific]:
     text = canonical(sentence)
     found = [Specific("article", re.sub(r"\s+", "", a)) for a in _ARTICLE.findall(text)]
     without_articles = _ARTICLE.sub(" ", text)
-    for number, unit in _NUMBER_UNIT.findall(without_articles):
+    found += [Specific("ordinal", re.sub(r"\s+", "", o)) for o in _ORDINAL.findall(without_articles)]
+    for number, unit in _NUMBER_UNIT.findall(_ORDINAL.sub(" ", without_articles)):
         found.append(Specific("number", number + (unit or "")))
     raw = unicodedata.normalize("NFKC", sentence)
     found += [Specific("name", n.lower()) for n in _JA_NAME.findall(raw) if not _KANJI_NUMBER.search(n)]
@@ -124,7 +127,7 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
     for s in specifics(sentence):
         if s.kind == "number":
             ok = s.text in numbers or (s.text.isdigit() and s.text in bare) or s.text in compact
-        elif s.kind == "article":
+        elif s.kind in ("article", "ordinal"):
             ok = s.text in compact
         else:
             ok = s.text in text or s.text in compact or s.text in unicodedata.normalize("NFKC", passage).lower()

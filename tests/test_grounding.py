@@ -44,6 +44,7 @@ def test_the_same_specific_spelled_differently_is_found(sentence, passage):
     ("第五条に定める", "第四条の規定により", "article"),  # article
     ("金融庁が定める", "財務省が定める", "name"),  # body
     ("The IMF requires this.", "The FATF requires this.", "name"),
+    ("第３線の監査は年3回しか開催されていない", "取締役会は年3回しか開催されておらず", "ordinal"),  # whose 3 times
 ])
 def test_a_specific_the_passage_does_not_state_is_missing(sentence, passage, kind):
     assert [s.kind for s in missing_specifics(sentence, passage)] == [kind]
