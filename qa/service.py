@@ -53,6 +53,10 @@ def standalone_rewrite_ok(rewritten: str, question: str, transcript: str) -> boo
             and not missing_specifics(rewritten, f"{transcript}\n{question}"))
 
 
+def _last_question(history: list[ChatTurn]) -> str:
+    return next((t.content[:500] for t in reversed(history) if t.role == "user"), "")
+
+
 def best_dense_score(hits: list[Hit]) -> float:
     """What the refusal gate compares with ``retrieval.refusal_min_dense``: the best dense cosine of the passages."""
     return max((h.dense_score or 0.0 for h in hits), default=0.0)
@@ -140,11 +144,15 @@ class AnswerService:
                            key="question_too_long", params={"n": self.max_question_chars})
         language = detect_language(question)
         prompts = load_prompts(language)
-        standalone = self._condense(question, history, prompts) if history else question
+        rewritten = self._condense(question, history, prompts) if history else None
+        standalone = rewritten or question
         flt = requester.search_filter(as_of=as_of)
         hits = self.retrieval.retrieve(standalone, flt)
-        if standalone != question:  # a condensed follow-up can lose the question: search as typed too
-            hits = _fuse([hits, self.retrieval.retrieve(question, flt)], len(hits))
+        if history:
+            # a rewrite can lose the question: search as typed too; without one, the typed follow-up
+            # (「法人の場合は？」) lacks the conversation's topic: search it after the previous question as well
+            also = [question] if rewritten not in (None, question) else [f"{_last_question(history)} {question}"]
+            hits = _fuse([hits, *(self.retrieval.retrieve(q, flt) for q in also if q != standalone)], len(hits))
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield RetrievedEvent(hits, standalone)
 
@@ -249,14 +257,15 @@ class AnswerService:
         budget = llm.n_ctx - self.llm_settings.max_answer_tokens - fixed - _CONTEXT_MARGIN
         return fit_budget(hits, budget, llm.count_tokens)
 
-    def _condense(self, question: str, history: list[ChatTurn], prompts) -> str:
+    def _condense(self, question: str, history: list[ChatTurn], prompts) -> str | None:
+        """The follow-up rewritten to stand alone, or None when the rewrite cannot stand for it."""
         recent = history[-4:]
         transcript = "\n".join(f"{t.role}: {t.content[:500]}" for t in recent)
         prompt = prompts.condense.format(history=transcript, question=question)
         options = GenerationOptions(max_tokens=96, sampling=Sampling(temperature=0.0, top_p=1.0, top_k=1))
         rewritten = complete(self.llm, [{"role": "user", "content": prompt}], options).strip()
         rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
-        return rewritten if standalone_rewrite_ok(rewritten, question, transcript) else question
+        return rewritten if standalone_rewrite_ok(rewritten, question, transcript) else None
 
     def _finish(self, requester: Requester, answer: Answer) -> None:
         if self.on_answer is not None:

@@ -89,6 +89,18 @@ def test_a_rewrite_that_answers_or_adds_a_specific_does_not_replace_the_follow_u
     assert model.answer_prompts and "本人確認書類は何種類必要ですか？" in model.answer_prompts[0]
 
 
+def test_without_a_rewrite_a_follow_up_is_searched_after_the_previous_question(samples_container):
+    """「法人の場合は？」 alone names no topic; searched after 「口座開設時の本人確認書類は？」 it finds that page."""
+    from core.schema import ChatTurn
+
+    samples_container.answers.llm_factory = lambda: _ScriptedModel("法人の口座開設には登記事項証明書が3通必要です。")
+    history = [ChatTurn("user", "口座開設時の本人確認書類は？"), ChatTurn("assistant", "運転免許証などです[1]。")]
+    answer = samples_container.answers.ask("法人の場合は？", STAFF, history)
+    assert answer.standalone_question == "法人の場合は？" and answer.refusal_reason != "no_relevant_passage"
+    assert any(h.source == JA_PDF.name and "本人確認" in h.text for h in answer.contexts), \
+        [(h.source, h.page) for h in answer.contexts]
+
+
 def test_a_rewrite_that_is_a_question_stands_for_the_follow_up():
     from qa.service import standalone_rewrite_ok
 
