@@ -38,4 +38,3 @@ def enforce_grounding(text: str, sources: list[Hit], refusal: str, question: str
     if not check.claims:
         return GroundedAnswer(refusal, [], removed, "only_unsupported", check)
     return GroundedAnswer(check.supported_text(text), cited, removed, None, check)
-

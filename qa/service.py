@@ -151,8 +151,9 @@ class AnswerService:
         if history:
             # a rewrite can lose the question: search as typed too; without one, the typed follow-up
             # (「法人の場合は？」) lacks the conversation's topic: search it after the previous question as well
-            also = [question] if rewritten not in (None, question) else [f"{_last_question(history)} {question}"]
-            hits = _fuse([hits, *(self.retrieval.retrieve(q, flt) for q in also if q != standalone)], len(hits))
+            extra = question if rewritten not in (None, question) else f"{_last_question(history)} {question}".strip()
+            if extra != standalone:
+                hits = _fuse([hits, self.retrieval.retrieve(extra, flt)], len(hits))
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield RetrievedEvent(hits, standalone)
 
