@@ -57,6 +57,8 @@ _ASKS_NUMBER = re.compile(
     r"|what(?: is the)? (minimum|maximum|max|min)\b|(by|on|in) what (date|year)|which year",
     re.IGNORECASE,
 )
+_ENUMERATOR = re.compile(r"[\u2460-\u249b\u2776-\u2793]|^\s*[(（]?\d{1,2}[)）.．]\s", re.MULTILINE)
+"""List item numbers (①, ⑵, "2. ") label a place in a list; they are not a value a question asks for."""
 _CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり|通り)|as follows|the following)", re.IGNORECASE)
 
 
@@ -144,10 +146,6 @@ def asked_specific(question: str) -> str | None:
     if _ASKS_ARTICLE.search(text):
         return "article"
     return "number" if _ASKS_NUMBER.search(text) else None
-
-
-_ENUMERATOR = re.compile(r"[\u2460-\u249b\u2776-\u2793]|^\s*[(（]?\d{1,2}[)）.．]\s", re.MULTILINE)
-"""List item numbers (①, ⑵, "2. ") label a place in a list; they are not a value a question asks for."""
 
 
 def states_asked_specific(question: str, claims: list[str]) -> bool:

@@ -28,6 +28,8 @@ from settings.model import LLMSettings, RetrievalSettings
 log = logging.getLogger(__name__)
 
 _CONTEXT_MARGIN = 64
+_TURN_CHARS = 500
+"""How much of an earlier turn a follow-up's rewrite and search read."""
 _QUEUE_TICK = 0.5
 """Seconds between looks at the queue while every model slot is busy."""
 
@@ -54,7 +56,7 @@ def standalone_rewrite_ok(rewritten: str, question: str, transcript: str) -> boo
 
 
 def _last_question(history: list[ChatTurn]) -> str:
-    return next((t.content[:500] for t in reversed(history) if t.role == "user"), "")
+    return next((t.content[:_TURN_CHARS] for t in reversed(history) if t.role == "user"), "")
 
 
 def best_dense_score(hits: list[Hit]) -> float:
@@ -261,7 +263,7 @@ class AnswerService:
     def _condense(self, question: str, history: list[ChatTurn], prompts) -> str | None:
         """The follow-up rewritten to stand alone, or None when the rewrite cannot stand for it."""
         recent = history[-4:]
-        transcript = "\n".join(f"{t.role}: {t.content[:500]}" for t in recent)
+        transcript = "\n".join(f"{t.role}: {t.content[:_TURN_CHARS]}" for t in recent)
         prompt = prompts.condense.format(history=transcript, question=question)
         options = GenerationOptions(max_tokens=96, sampling=Sampling(temperature=0.0, top_p=1.0, top_k=1))
         rewritten = complete(self.llm, [{"role": "user", "content": prompt}], options).strip()
