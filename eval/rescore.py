@@ -28,7 +28,7 @@ def recheck(case: TestCase, answer: Answer) -> Answer:
         return answer  # the model was not asked
     refusal = load_prompts(answer.language).refusal
     grounded = enforce_grounding(model_text(answer, refusal), answer.contexts, refusal,
-                                 answer.standalone_question or case.question)
+                                 answer.standalone_question or case.question, answer.question or case.question)
     return answer.model_copy(update={
         "answer": grounded.text, "citations": grounded.citations, "refused": grounded.refusal_reason is not None,
         "refusal_reason": grounded.refusal_reason, "sentences": grounded.check.sentences,

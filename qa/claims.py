@@ -51,12 +51,31 @@ _OBLIGATION = re.compile(r"(なければならない|なければなりません
 _NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|不要|禁止|拒否|拒絶|謝絶|\bnot\b|n't\b|\bno\b|\bnever\b"
                        r"|\bneither\b|\bnor\b|\bwithout\b|\bprohibit|\bforbid|\brefus(e|es|ed|ing)\b|\bdeclin(e|es|ed|ing)\b)")
 _ASKS_ARTICLE = re.compile(r"何条|どの条(文|項)?|which (article|section|paragraph)|what article", re.IGNORECASE)
+_ASKS_PERCENTAGE = re.compile(r"何\s*(%|％|パーセント|割)|what (\w+ )?(percentage|percent|share)\b", re.IGNORECASE)
+_ASKS_AMOUNT = re.compile(
+    r"いくら|何\s*(円|万円|億円)|how much\b(?!\s+(time|notice|longer|later|earlier))"
+    r"|\b(what|which|maximum|minimum|max|min)\s+(\w+\s+){0,2}(amount|sum|fine|fee)s?\b"
+    r"|\bin (euros?|dollars?|yen|usd|eur|jpy)\b|円で",
+    re.IGNORECASE,
+)
+_ASKS_PERIOD = re.compile(
+    r"何\s*(年|か月|ヶ月|カ月|ケ月|箇月|月|週|日|営業日|時間|分)(?!目)"
+    r"|how many (calendar |business |working )?(years|months|weeks|days|hours|minutes)\b|every how many",
+    re.IGNORECASE,
+)
 _ASKS_NUMBER = re.compile(
-    r"何\s*(年|か月|ヶ月|カ月|ケ月|箇月|月|週|日|営業日|時間|分|回|件|人|名|本|点|社|円|万|億|%|％|パーセント|割|歳|番|倍|度)"
-    r"|いくら|how (many|much)|every how|what (\w+ ){0,2}(amount|percentage|percent|share|fine|sum|score|age|number)s?\b"
+    r"何\s*(回|件|人|名|本|点|社|歳|番|倍|度)"
+    r"|how many|every how|what (\w+ ){0,2}(score|age|number)s?\b"
     r"|what(?: is the)? (minimum|maximum|max|min)\b|(by|on|in) what (date|year)|which year",
     re.IGNORECASE,
 )
+_ASKS = (("article", _ASKS_ARTICLE), ("percentage", _ASKS_PERCENTAGE), ("amount", _ASKS_AMOUNT),
+         ("period", _ASKS_PERIOD), ("number", _ASKS_NUMBER))
+"""The first kind whose pattern a question matches is the kind it asks for."""
+_PERIOD_UNITS = {"か月", "年", "月", "日", "週間", "時間", "営業日",
+                 "year", "month", "businessday", "day", "hour", "week"}
+_MONEY = re.compile(r"(usd|eur|jpy|gbp|yen|[$€¥£])\s*\d|\d\s*(円|usd|eur|jpy|gbp|yen)")
+_TENTHS = re.compile(r"\d\s*割")
 _ENUMERATOR = re.compile(r"[\u2460-\u249b\u2776-\u2793]|^\s*[(（]?\d{1,2}[)）.．]\s", re.MULTILINE)
 """List item numbers (①, ⑵, "2. ") label a place in a list; they are not a value a question asks for."""
 _CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり|通り)|as follows|the following)", re.IGNORECASE)
@@ -139,19 +158,37 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
 
 
 def asked_specific(question: str) -> str | None:
-    """The kind of specific a question asks for: ``article`` (何条, which article), ``number`` (何年, いくら,
-    how many, what amount, by what date) or None. Only explicit asks count: いつ / when / how long can be
-    answered by 直ちに or "before the relationship begins", so they ask for no specific kind."""
+    """The kind of specific a question explicitly asks for: ``article`` (何条, which article), ``percentage`` (何%,
+    what percentage), ``amount`` of money (いくら, 何円, what amount, the maximum fine, in euros), ``period`` (何年,
+    何営業日, how many days, every how many months), ``number`` (何回, how many, the maximum, by what date) or None.
+    Only explicit asks count: いつ / when / how long can be answered by 直ちに or "before the relationship begins",
+    so they ask for no specific kind."""
     text = unicodedata.normalize("NFKC", question)
-    if _ASKS_ARTICLE.search(text):
-        return "article"
-    return "number" if _ASKS_NUMBER.search(text) else None
+    return next((kind for kind, pattern in _ASKS if pattern.search(text)), None)
 
 
-def states_asked_specific(question: str, claims: list[str]) -> bool:
-    """Whether the claims state the kind of specific the question asks for (any, when it asks for none)."""
-    kind = asked_specific(question)
-    return kind is None or any(s.kind == kind for claim in claims for s in specifics(_ENUMERATOR.sub(" ", claim)))
+def stated_kinds(claim: str) -> set[str]:
+    """The kinds of specific a claim states, as :func:`asked_specific` names them (list item numbers excluded)."""
+    claim = _ENUMERATOR.sub(" ", claim)
+    found = specifics(claim)
+    kinds = {s.kind for s in found}
+    units = {re.sub(r"^[\d.]+", "", s.text) for s in found if s.kind == "number"}
+    text = canonical(_MARKERS.sub("", claim))
+    if units & _PERIOD_UNITS:
+        kinds.add("period")
+    if "%" in units or _TENTHS.search(text):
+        kinds.add("percentage")
+    if _MONEY.search(text):
+        kinds.add("amount")
+    return kinds
+
+
+def states_asked_specific(questions: str | list[str], claims: list[str]) -> bool:
+    """Whether the claims state the kind of specific each question asks for (any, when it asks for none): a
+    follow-up is checked as typed and as rewritten, since a rewrite can lose the ask (何営業日 → どの営業日)."""
+    stated = set().union(*(stated_kinds(claim) for claim in claims)) if claims else set()
+    asked = {asked_specific(q) for q in ([questions] if isinstance(questions, str) else questions)} - {None}
+    return asked <= stated
 
 
 def is_connective(sentence: str) -> bool:

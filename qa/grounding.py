@@ -25,14 +25,18 @@ class GroundedAnswer:
     check: Verification
 
 
-def enforce_grounding(text: str, sources: list[Hit], refusal: str, question: str = "") -> GroundedAnswer:
+def enforce_grounding(
+    text: str, sources: list[Hit], refusal: str, question: str = "", typed: str = ""
+) -> GroundedAnswer:
+    """``question``: what the model answered (a follow-up's rewrite); ``typed``: the question as the user typed it,
+    whose explicit ask (何営業日) a rewrite may have lost."""
     stem = refusal.rstrip("。.")
     abstained = not text or stem in text
     written = text.replace(stem, "").strip() if abstained else text
     check = verify_answer(written, sources, question)
     removed = [s.text for s in check.sentences if not s.verified]
     cited = [c for c in check.citations if c.verified]
-    if abstained or (check.claims and not states_asked_specific(question, [c.text for c in check.claims])):
+    if abstained or (check.claims and not states_asked_specific([question, typed], [c.text for c in check.claims])):
         said = check.supported_text(written).strip(" 。.\n")  # what the documents do say, after the refusal
         return GroundedAnswer(refusal + ("\n\n" + said if check.claims else ""), cited, removed, "not_stated", check)
     if not check.claims:

@@ -212,7 +212,7 @@ class AnswerService:
             if ticket is not None:
                 ticket.leave()
         text = "".join(pieces).strip()
-        grounded = enforce_grounding(text, sources, prompts.refusal, standalone)
+        grounded = enforce_grounding(text, sources, prompts.refusal, standalone, question)
         answer = Answer(
             answer=grounded.text,
             citations=grounded.citations,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.schema import Hit
-from qa.claims import asked_specific, canonical, missing_specifics, negated, specifics
+from qa.claims import asked_specific, canonical, missing_specifics, negated, specifics, states_asked_specific
 from qa.grounding import enforce_grounding
 
 REFUSAL = "提供された資料には、この質問に答える記載がありません。"
@@ -117,12 +117,16 @@ def test_the_model_saying_the_documents_do_not_state_it_is_a_refusal_that_keeps_
 
 
 @pytest.mark.parametrize("question,kind", [
-    ("疑わしい取引の届出は、何営業日以内に出さないといけませんか？", "number"),
-    ("現金で振込をしたいお客様がいます。いくらを超えると取引時確認が必要ですか？", "number"),
+    ("疑わしい取引の届出は、何営業日以内に出さないといけませんか？", "period"),
+    ("取引時確認の確認記録って、何年間保存しないといけないですか？", "period"),
+    ("Within how many hours must the STR be filed?", "period"),
+    ("現金で振込をしたいお客様がいます。いくらを超えると取引時確認が必要ですか？", "amount"),
+    ("What is the maximum fine for tipping off a customer?", "amount"),
+    ("Above what amount do we have to do CDD on an occasional transaction?", "amount"),
+    ("What ownership percentage does FATF give as an example of a controlling interest?", "percentage"),
     ("職員向けの研修は、年に何回以上やらないといけませんか？", "number"),
-    ("Within how many hours must the STR be filed?", "number"),
-    ("What is the maximum fine for tipping off a customer?", "number"),
     ("By what date did banks have to implement the guidelines?", "number"),
+    ("How much time do we have to file the report?", None),
     ("コルレス契約を結ぶ場合、犯収法のどの条文の措置を実施する必要がありますか？", "article"),
     ("Which article defines a shell bank?", "article"),
     # asks for no specific: 直ちに, "before launch" and "senior management" answer these
@@ -153,6 +157,32 @@ def test_a_supported_answer_without_the_asked_specific_is_a_refusal_that_keeps_w
     listed = enforce_grounding("⑤ 疑わしい取引の届出を直ちに行う態勢を構築すること[1]。", [items], REFUSAL,
                                "疑わしい取引の届出は何日以内ですか？")
     assert listed.refusal_reason == "not_stated"  # ⑤ numbers a list item; it is not the number asked for
+
+
+@pytest.mark.parametrize("claim,question,answers", [
+    ("14 years' imprisonment and/or an unlimited fine.", "What is the maximum fine in euros for tipping off?", False),
+    ("USD/EUR 15,000", "Above what amount do we have to do CDD on an occasional transaction?", True),
+    ("The threshold is EUR 15 000.", "Above what amount is CDD required?", True),
+    ("CDD measures (a) to (d) apply in accordance with Recommendation 1.", "Above what amount is CDD required?", False),
+    ("現金の振込は10万円を超えると確認が必要です。", "現金の振込は、いくらを超えると確認が必要ですか？", True),
+    ("記録は5年間保存します。", "記録は何年間保存しますか？", True),
+    ("記録は年2回見直します。", "記録は何年間保存しますか？", False),
+    ("A 25 per cent threshold is an example.", "What ownership percentage does FATF give?", True),
+    ("Recommendation 24 covers legal persons.", "What ownership percentage does FATF give?", False),
+])
+def test_the_stated_specific_must_be_of_the_kind_asked_for(claim, question, answers):
+    """A period does not answer "what fine", an article number does not answer "above what amount"."""
+    assert states_asked_specific(question, [claim]) is answers
+
+
+def test_a_follow_up_is_held_to_the_ask_it_was_typed_with():
+    """The rewrite of 「その承認は、何営業日以内に…」 read 「どの営業日以内に…」 and asked for no number; the answer, a
+    verified sentence about something else, was shown. The typed question's ask holds as well."""
+    said = "疑わしい取引の届出は直ちに行う態勢を構築することとされています[1]。"
+    rewrite = "疑わしい取引の届出は、どの営業日以内に行う必要がありますか？"
+    assert enforce_grounding(said, [GUIDE], REFUSAL, rewrite).refusal_reason is None
+    typed = "その届出は、何営業日以内に出さないといけないんですか？"
+    assert enforce_grounding(said, [GUIDE], REFUSAL, rewrite, typed).refusal_reason == "not_stated"
 
 
 def test_markdown_lists_survive_the_removal_of_an_unsupported_item():
