@@ -19,7 +19,7 @@ from llm.chat import ChatModel, GenerationOptions, complete
 from llm.presets import Sampling
 from llm.slots import LLMSlots
 from prompts import load_prompts
-from qa.claims import missing_specifics
+from qa.claims import asked_specific, missing_specifics
 from qa.context import fit_budget, format_sources, merge_neighbours
 from qa.grounding import enforce_grounding
 from retrieval.service import RetrievalService, rrf_order
@@ -50,9 +50,12 @@ _QUESTION_END = re.compile(r"[?？か][」』\"')）)]*$")
 def standalone_rewrite_ok(rewritten: str, question: str, transcript: str) -> bool:
     """Whether the model's rewrite of a follow-up can stand for it: a question (a small model sometimes answers
     instead, 「…は年間1回または2回に決まっています。」) that states no number, period, article or body the
-    conversation and the follow-up do not."""
+    conversation and the follow-up do not, and still asks for the kind of specific the follow-up asks for
+    (「何営業日以内に」 rewritten 「どの営業日以内に」, "every how many months?" rewritten "how often?")."""
+    asked = asked_specific(question)
     return (2 <= len(rewritten) <= 400 and bool(_QUESTION_END.search(rewritten.rstrip(" 。.")))
-            and not missing_specifics(rewritten, f"{transcript}\n{question}"))
+            and not missing_specifics(rewritten, f"{transcript}\n{question}")
+            and asked in (None, asked_specific(rewritten)))
 
 
 def _last_question(history: list[ChatTurn]) -> str:
