@@ -183,12 +183,11 @@ def stated_kinds(claim: str) -> set[str]:
     return kinds
 
 
-def states_asked_specific(questions: str | list[str], claims: list[str]) -> bool:
+def states_asked_specific(questions: list[str], claims: list[str]) -> bool:
     """Whether the claims state the kind of specific each question asks for (any, when it asks for none): a
     follow-up is checked as typed and as rewritten, since a rewrite can lose the ask (何営業日 → どの営業日)."""
-    stated = set().union(*(stated_kinds(claim) for claim in claims)) if claims else set()
-    asked = {asked_specific(q) for q in ([questions] if isinstance(questions, str) else questions)} - {None}
-    return asked <= stated
+    stated = set().union(*(stated_kinds(claim) for claim in claims))
+    return {asked_specific(q) for q in questions} - {None} <= stated
 
 
 def is_connective(sentence: str) -> bool:

@@ -172,7 +172,7 @@ def test_a_supported_answer_without_the_asked_specific_is_a_refusal_that_keeps_w
 ])
 def test_the_stated_specific_must_be_of_the_kind_asked_for(claim, question, answers):
     """A period does not answer "what fine", an article number does not answer "above what amount"."""
-    assert states_asked_specific(question, [claim]) is answers
+    assert states_asked_specific([question], [claim]) is answers
 
 
 def test_a_follow_up_is_held_to_the_ask_it_was_typed_with():
