@@ -46,9 +46,13 @@ _JA_NAME = re.compile(r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規
 _EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
 _NOT_NAMES = {"AML", "CFT", "CDD", "EDD", "KYC", "STR", "SAR", "ID", "PEP", "PEPS", "ML", "TF", "OK", "USD", "EUR",
               "JPY", "FAQ", "QA", "IT", "AI", "CEO", "I", "II", "III", "IV", "V", "VI"}
-_OBLIGATION = re.compile(r"(なければならない|なければなりません|なくてはならない|なくてはなりません|ねばならない"
+_OBLIGATION = re.compile(r"(なければ(ならない|なりません|いけない|いけません)"
+                         r"|なくては(ならない|なりません|いけない|いけません)"
+                         r"|ないと(いけない|いけません|ならない|なりません)|なきゃ(いけない|ならない)|ねばならない"
                          r"|ざるを得ない|ざるをえない|のではないか|ではないか)")
-_NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|不要|禁止|拒否|拒絶|謝絶|\bnot\b|n't\b|\bno\b|\bnever\b"
+"""Obligations ("must"), formal and spoken (しないといけない): not denials, although they contain ない."""
+_NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|なくて(も)?(よい|良い|いい)|不要|禁止|拒否|拒絶|謝絶"
+                       r"|\bnot\b|n't\b|\bno\b|\bnever\b"
                        r"|\bneither\b|\bnor\b|\bwithout\b|\bprohibit|\bforbid|\brefus(e|es|ed|ing)\b|\bdeclin(e|es|ed|ing)\b)")
 _ASKS_ARTICLE = re.compile(r"何条|どの条(文|項)?|which (article|section|paragraph)|what article", re.IGNORECASE)
 _ASKS_PERCENTAGE = re.compile(r"何\s*(%|％|パーセント|割)|what (\w+ )?(percentage|percent|share)\b", re.IGNORECASE)

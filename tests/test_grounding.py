@@ -56,6 +56,20 @@ def test_negation_is_compared_and_obligations_are_not_negations():
     # a refusal is a denial: "should refuse to continue" does not support "can continue"
     assert negated("Correspondent banks should refuse to enter into a relationship with a shell bank.")
     assert negated("取引を謝絶する。") and not negated("Banks refer the case to the FIU.")
+    # spoken obligations, as staff ask and the model echoes (「何年間保存しないといけないですか？」), are obligations
+    for must in ("保存しないといけないです。", "保存しなければいけません。", "保存しなくてはいけない。",
+                 "保存しなきゃいけない。"):
+        assert not negated(must), must
+    assert negated("保存しなくてもよい。") and negated("保存しなくていい。")  # "need not"
+
+
+def test_a_spoken_obligation_is_supported_by_the_statute_that_imposes_it():
+    """The 0.5B answered 「確認記録は、七年間保存しないといけないです。」 from 「…七年間保存しなければならない。」
+    and the verifier removed it: しないといけない read as a denial."""
+    law = hit(1, "特定事業者は、確認記録を、特定取引等に係る契約が終了した日から、七年間保存しなければならない。")
+    grounded = enforce_grounding("取引時確認の確認記録は、七年間保存しないといけないです[1]。", [law], REFUSAL,
+                                 "取引時確認の確認記録って、何年間保存しないといけないですか？")
+    assert grounded.refusal_reason is None and grounded.citations
 
 
 def test_unsupported_sentences_are_removed_and_listed_apart():
