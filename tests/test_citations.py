@@ -61,3 +61,17 @@ def test_a_quoted_clause_is_checked_against_its_clause_not_the_whole_statute_sen
     clause = "国際約束（第一項の規定による疑わしい取引に関する情報の提供に関する国際約束をいう[1]。"
     assert verify_answer(clause, [statute]).unsupported == 0
     assert verify_answer(clause.replace("第一項", "第三項"), [statute]).unsupported == 1
+
+
+def test_a_list_items_label_is_not_a_claim():
+    """The splitter leaves "1." of a numbered list on its own; it was checked as a number, removed and listed
+    under "not found in the documents"."""
+    sources = [Hit(doc_id="d1", source="guide.pdf", title="ガイドライン", page=3, pages=[3], section="",
+                   text="本人確認書類には、運転免許証、マイナンバーカード及び旅券がある。", score=1.0,
+                   chunk_id="d1:1:0")]
+    answer = "本人確認書類は次のとおりです：\n1. 運転免許証[1]\n2. マイナンバーカード[1]"
+    check = verify_answer(answer + "\nロ. 住民票[1]", sources)
+    assert [s.text for s in check.sentences] == ["本人確認書類は次のとおりです：", "運転免許証", "マイナンバーカード",
+                                                 "ロ. 住民票"]
+    assert [s.verified for s in check.sentences] == [True, True, True, False]
+    assert "1. 運転免許証" in verify_answer(answer, sources).supported_text(answer)
