@@ -16,14 +16,12 @@ from dataclasses import dataclass
 
 from core.schema import AnswerSentence, Citation, Hit
 from core.text import detect_language, split_sentences
-from qa.claims import is_connective, missing_specifics, negated, specifics, strip_specifics
+from qa.claims import is_connective, is_list_label, missing_specifics, negated, specifics, strip_specifics
 
 MARKER = re.compile(r"\s*[\[［【]\s*(\d{1,2})(?:\s*[,，、]\s*(\d{1,2}))*\s*[\]］】]")
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
 _WORD = re.compile(r"[a-z0-9]+")
 _WORDLIKE = re.compile(r"\w")
-_LIST_LABEL = re.compile(r"[(（]?(\d{1,2}|[a-zA-Z]|[イロハニホヘトチリヌ])[)）.．]|[\u2460-\u249b\u2776-\u2793]")
-"""A list item's label that the sentence splitter left on its own ("1.", "ロ.", "①"): a place in a list, no claim."""
 _JA_CHARS = re.compile(r"[^\s、。，．・「」『』（）()\[\]［］【】:：;；!！?？\-－\"'`*#]")
 
 SUPPORT_THRESHOLD = 0.35
@@ -132,7 +130,7 @@ def verify_answer(answer: str, sources: list[Hit], question: str = "") -> Verifi
     for text in split_sentences(answer):
         markers = [int(n) for m in MARKER.finditer(text) for n in _MARKER_NUMBERS.findall(m.group(0))]
         body = MARKER.sub("", text).strip()
-        if not _WORDLIKE.search(body) or _LIST_LABEL.fullmatch(body):
+        if not _WORDLIKE.search(body) or is_list_label(body):
             continue  # punctuation left where the refusal sentence was taken out, or a list item's label
         valid = [n for n in dict.fromkeys(markers) if 1 <= n <= len(sources)]
         invalid.extend(n for n in markers if n not in valid)

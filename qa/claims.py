@@ -80,8 +80,10 @@ _PERIOD_UNITS = {"か月", "年", "月", "日", "週間", "時間", "営業日",
                  "year", "month", "businessday", "day", "hour", "week"}
 _MONEY = re.compile(r"(usd|eur|jpy|gbp|yen|[$€¥£])\s*\d|\d\s*(円|usd|eur|jpy|gbp|yen)")
 _TENTHS = re.compile(r"\d\s*割")
-_ENUMERATOR = re.compile(r"[\u2460-\u249b\u2776-\u2793]|^\s*[(（]?\d{1,2}[)）.．]\s", re.MULTILINE)
+_CIRCLED = r"[\u2460-\u249b\u2776-\u2793]"
+_ENUMERATOR = re.compile(_CIRCLED + r"|^\s*[(（]?\d{1,2}[)）.．]\s", re.MULTILINE)
 """List item numbers (①, ⑵, "2. ") label a place in a list; they are not a value a question asks for."""
+_LIST_LABEL = re.compile(_CIRCLED + r"|[(（]?(\d{1,2}|[a-zA-Z]|[イロハニホヘトチリヌ])[)）.．]")
 _CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり|通り)|as follows|the following)", re.IGNORECASE)
 
 
@@ -192,6 +194,11 @@ def states_asked_specific(questions: list[str], claims: list[str]) -> bool:
     follow-up is checked as typed and as rewritten, since a rewrite can lose the ask (何営業日 → どの営業日)."""
     stated = set().union(*(stated_kinds(claim) for claim in claims))
     return {asked_specific(q) for q in questions} - {None} <= stated
+
+
+def is_list_label(text: str) -> bool:
+    """A list item's label standing alone ("1.", "ロ.", "①"), as the sentence splitter leaves it: no claim."""
+    return bool(_LIST_LABEL.fullmatch(text.strip()))
 
 
 def is_connective(sentence: str) -> bool:
