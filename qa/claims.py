@@ -51,6 +51,9 @@ _OBLIGATION = re.compile(r"(なければ(ならない|なりません|いけな�
                          r"|ないと(いけない|いけません|ならない|なりません)|なきゃ(いけない|ならない)|ねばならない"
                          r"|ざるを得ない|ざるをえない|のではないか|ではないか)")
 """Obligations ("must"), formal and spoken (しないといけない): not denials, although they contain ない."""
+_BOUND = re.compile(r"\b(no|not) (higher|more|greater|larger|less|lower|fewer|later|earlier|longer|sooner) than\b"
+                    r"|を?超えない")
+"""Bounds ("no higher than USD/EUR 1,000", "not later than", 「百万円を超えない」): limits, not denials."""
 _NEGATION = re.compile(r"(ない|ません|ず[、。にとも]|なくて(も)?(よい|良い|いい)|不要|禁止|拒否|拒絶|謝絶"
                        r"|\bnot\b|n't\b|\bno\b|\bnever\b"
                        r"|\bneither\b|\bnor\b|\bwithout\b|\bprohibit|\bforbid|\brefus(e|es|ed|ing)\b|\bdeclin(e|es|ed|ing)\b)")
@@ -208,6 +211,7 @@ def is_connective(sentence: str) -> bool:
 
 
 def negated(text: str) -> bool:
-    """Whether the text denies something ("need not", "ません"); obligations ("なければならない") are not denials."""
+    """Whether the text denies something ("need not", "ません"); obligations ("なければならない") and bounds ("no
+    higher than") are not denials."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return bool(_NEGATION.search(_OBLIGATION.sub("", text)))
+    return bool(_NEGATION.search(_BOUND.sub(" ", _OBLIGATION.sub("", text))))

@@ -61,6 +61,10 @@ def test_negation_is_compared_and_obligations_are_not_negations():
                  "保存しなきゃいけない。"):
         assert not negated(must), must
     assert negated("保存しなくてもよい。") and negated("保存しなくていい。")  # "need not"
+    # bounds are limits, not denials: FATF's "(no higher than USD/EUR 1,000)" read as a "no"
+    assert not negated("Countries may adopt a de minimis threshold (no higher than USD/EUR 1,000).")
+    assert not negated("not later than 30 days") and not negated("百万円を超えない取引")
+    assert negated("There is no de minimis threshold.")
 
 
 def test_a_spoken_obligation_is_supported_by_the_statute_that_imposes_it():
