@@ -38,8 +38,9 @@ NAME_SERVICE_SOCKETS = {
 }
 
 _LINE = re.compile(r"^(\d+) +(.*)$")
-_RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
-_CALL = re.compile(r"^(\w+)\((.*)$")
+_UNKNOWN = "???"  # strace's name for a call whose number it could not read (e.g. the thread was being killed)
+_RESUMED = re.compile(r"^<\.\.\. (\w+|\?\?\?) resumed>(.*)$")
+_CALL = re.compile(r"^(\w+|\?\?\?)\((.*)$")
 _UNFINISHED = " <unfinished ...>"
 _RETURN = re.compile(r"\)\s+=\s+(-?\d+|\?)(?:\s.*)?$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
@@ -221,6 +222,9 @@ def _judge(trace: Trace, name: str, text: str, pid: int) -> None:
         return
     trace.calls[name] += 1
     result = ret.group(1)
+    if name == _UNKNOWN:
+        trace.findings.append(f"unidentified call (strace could not tell which, nor its arguments): {line}")
+        return
     if name == "io_uring_setup":
         trace.findings.append(f"io_uring (sockets it drives are invisible to this trace): {line}")
         return
@@ -296,7 +300,7 @@ def parse(lines) -> Trace:
             _judge(trace, head[0], head[1] + resumed.group(2), pid)
             continue
         call = _CALL.match(body)
-        if call is None or call.group(1) not in TRACED:
+        if call is None or call.group(1) not in (*TRACED, _UNKNOWN):
             trace.findings.append(f"unparsed: {line}")
             continue
         if body.endswith(_UNFINISHED):
