@@ -3,8 +3,9 @@
 The egress tests run a journey behind :func:`strace_prefix`, which traces every socket call that can name a
 destination (``connect``, ``sendto``, ``sendmsg``, ``sendmmsg``, ``bind``), the calls that start processes and
 threads (to count what was followed), and ``io_uring_setup`` (io_uring can connect and send without any of those
-calls, so its use alone is reported). :func:`parse` is strict: a line it cannot read, or a socket call whose
-destination it cannot read, is a finding, so a trace in an unexpected format cannot pass for a clean one.
+calls, so its use alone is reported). :func:`parse` is strict: a line it cannot read, a socket call whose
+destination it cannot read, or a call strace itself could not identify (``???``), is a finding, so a trace in an
+unexpected format cannot pass for a clean one.
 
 Allowed destinations: AF_UNIX, AF_NETLINK, and loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104), except a
 local host-name resolver: port 53 on loopback, and the sockets of systemd-resolved and avahi (a resolver forwards
@@ -39,8 +40,9 @@ NAME_SERVICE_SOCKETS = {
 
 _LINE = re.compile(r"^(\d+) +(.*)$")
 _UNKNOWN = "???"  # strace's name for a call whose number it could not read (e.g. the thread was being killed)
-_RESUMED = re.compile(r"^<\.\.\. (\w+|\?\?\?) resumed>(.*)$")
-_CALL = re.compile(r"^(\w+|\?\?\?)\((.*)$")
+_NAME = rf"(\w+|{re.escape(_UNKNOWN)})"
+_RESUMED = re.compile(rf"^<\.\.\. {_NAME} resumed>(.*)$")
+_CALL = re.compile(rf"^{_NAME}\((.*)$")
 _UNFINISHED = " <unfinished ...>"
 _RETURN = re.compile(r"\)\s+=\s+(-?\d+|\?)(?:\s.*)?$")
 _INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
