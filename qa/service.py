@@ -154,11 +154,12 @@ class AnswerService:
         flt = requester.search_filter(as_of=as_of)
         hits = self.retrieval.retrieve(standalone, flt)
         if history:
-            # a rewrite can lose the question: search as typed too; without one, the typed follow-up
-            # (「法人の場合は？」) lacks the conversation's topic: search it after the previous question as well
-            extra = question if rewritten not in (None, question) else f"{_last_question(history)} {question}".strip()
-            if extra != standalone:
-                hits = _fuse([hits, self.retrieval.retrieve(extra, flt)], len(hits))
+            # a rewrite can lose the question (search it as typed too) or the document the conversation is about
+            # (search the typed follow-up after the previous question, which also gives 「法人の場合は？」 its topic)
+            extra = dict.fromkeys([question, f"{_last_question(history)} {question}".strip()])
+            extra.pop(standalone, None)
+            if extra:
+                hits = _fuse([hits, *(self.retrieval.retrieve(q, flt) for q in extra)], len(hits))
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield RetrievedEvent(hits, standalone)
 

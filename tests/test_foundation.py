@@ -101,6 +101,25 @@ def test_without_a_rewrite_a_follow_up_is_searched_after_the_previous_question(s
         [(h.source, h.page) for h in answer.contexts]
 
 
+def test_an_accepted_rewrite_is_searched_with_the_typed_follow_up_and_the_previous_question(samples_container):
+    """A rewrite can drop the document the conversation is about (the 0.5B's "How many days after the account is
+    closed…" without "Basel"): the typed follow-up is searched alone and after the previous question too."""
+    from core.schema import ChatTurn
+
+    rewrite = "How many days after an account is closed must the records be deleted?"
+    samples_container.answers.llm_factory = lambda: _ScriptedModel(rewrite)
+    retrieval = samples_container.answers.retrieval
+    searched = []
+    real = retrieval.retrieve
+    retrieval.retrieve = lambda query, *args, **kwargs: searched.append(query) or real(query, *args, **kwargs)
+    previous = "How long does the English manual say customer records are kept?"
+    typed = "And how many days after the account is closed are they deleted?"
+    history = [ChatTurn("user", previous), ChatTurn("assistant", "Seven years [1].")]
+    answer = samples_container.answers.ask(typed, STAFF, history)
+    assert answer.standalone_question == rewrite
+    assert searched == [rewrite, typed, f"{previous} {typed}"]
+
+
 def test_a_rewrite_that_is_a_question_stands_for_the_follow_up():
     from qa.service import standalone_rewrite_ok
 
