@@ -119,6 +119,24 @@ def test_a_specific_the_passage_states_about_something_else_does_not_support_a_c
     assert wrong.refusal_reason == "only_unsupported" and wrong.removed == ["確認記録は10日間保存しなければならない。"]
 
 
+def test_a_rule_for_one_sector_does_not_support_a_claim_about_another():
+    """The 0.5B answered "And for casinos?" with FATF's threshold for occasional transactions (casinos: 3,000)."""
+    fatf = hit(3, "22. The designated threshold for occasional transactions under Recommendation 10 is USD/EUR 15,000. "
+                  "Financial transactions above the designated threshold include linked operations.",
+               title="THE FATF RECOMMENDATIONS")
+    casino = "The threshold for casinos under Recommendation 10 is USD/EUR 15,000 [1]."
+    assert enforce_grounding(casino, [fatf], REFUSAL).removed == [casino.replace(" [1]", "")]
+    assert enforce_grounding("The threshold for occasional transactions under Recommendation 10 is USD/EUR 15,000 [1].",
+                             [fatf], REFUSAL).refusal_reason is None
+    casinos = hit(3, "Casinos (under Recommendation 22) – USD/EUR 3,000.", title="THE FATF RECOMMENDATIONS")
+    for_casinos = enforce_grounding("For casinos the threshold is USD/EUR 3,000 [1].", [casinos], REFUSAL)
+    assert for_casinos.refusal_reason is None
+    law = hit(2, "司法書士は、特定業務に係る取引を行うに際しては、本人特定事項の確認を行わなければならない。")
+    lawyers = enforce_grounding("弁護士は、特定業務に係る取引で本人特定事項の確認を行わなければならない[1]。",
+                                [law], REFUSAL)
+    assert lawyers.refusal_reason == "only_unsupported"
+
+
 def test_a_law_chunk_supports_its_own_name_and_article_from_its_title_and_section():
     text = "犯罪による収益の移転防止に関する法律第四条により、200万円を超える取引では取引時確認を行います[2]。"
     grounded = enforce_grounding(text, [GUIDE, LAW], REFUSAL)
