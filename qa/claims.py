@@ -47,8 +47,8 @@ _EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
 _SECTORS = tuple((re.compile(pattern, re.IGNORECASE), key) for pattern, key in (
     (r"\bcasinos?\b|カジノ", "casino"), (r"\breal estate agents?\b", "real estate agent"),
     (r"\bdealers? in precious (metals|stones)", "dealer"), (r"\blawyers?\b", "lawyer"), (r"\bnotar(y|ies)\b", "notar"),
-    (r"\baccountants?\b", "accountant"), (r"\btrust and company service providers?\b|\btcsps?\b", "service provider"),
-    (r"\bvirtual asset service providers?\b|\bvasps?\b", "service provider"),
+    (r"\baccountants?\b", "accountant"), (r"\btrust and company service providers?\b", "company service provider"),
+    (r"\bvirtual asset service providers?\b", "asset service provider"),
     *((word, word) for word in ("宅地建物取引業者", "貴金属等売買業者", "弁護士", "司法書士", "行政書士", "公認会計士",
                                 "税理士", "郵便物受取サービス業者", "電話受付代行業者", "暗号資産交換業者")),
 ))
