@@ -43,6 +43,21 @@ def fill_settled(page, field, value: str) -> None:
     expect(field).to_have_value(value)
 
 
+def tick_settled(page, label: str) -> None:
+    """Tick the checkbox `label` once it is enabled and make sure it is still ticked when the page has settled:
+    a click on its label while the rerun after the last choice still draws it (disabled) is lost (seen once in a
+    full run: the document chosen, the box unticked, the delete button disabled)."""
+    box = page.get_by_role("checkbox", name=label)
+    for _ in range(3):
+        expect(box).to_be_enabled()
+        if not box.is_checked():
+            page.get_by_text(label).click()
+        settled(page)
+        if box.is_checked():
+            return
+    expect(box).to_be_checked()
+
+
 def open_expander(page, label: str, content) -> None:
     """Open the expander `label` until `content` inside it shows: a click that lands while a rerun redraws the
     page can be lost (seen once in a full run on a loaded machine), and clicking an open expander folds it."""
@@ -140,9 +155,10 @@ def test_admin_deletes_a_document_safely(page, app_url, output_dir, tmp_path):
                 raise
             page.keyboard.press("Escape")
     settled(page)
-    page.get_by_text("この文書の全版を索引と台帳から削除します").click()
-    settled(page)
-    page.get_by_role("button", name="削除", exact=True).click()
+    tick_settled(page, "この文書の全版を索引と台帳から削除します")
+    delete = page.get_by_role("button", name="削除", exact=True)
+    expect(delete).to_be_enabled()
+    delete.click()
     page.get_by_text("「旧通達」の全版を削除しました。").wait_for()
     settled(page)
     page.screenshot(path=str(output_dir / "7-admin-delete.png"), full_page=True)
