@@ -168,6 +168,14 @@ def test_a_call_strace_could_not_identify_is_a_finding_of_its_own_not_an_unread_
     assert len(trace.findings) == 1 and trace.findings[0].startswith("unidentified call"), trace.findings
 
 
+def test_a_send_on_a_connected_socket_killed_before_it_returned_is_read():
+    """A thread killed inside ``sendto(fd, ..., NULL, 0`` never resumes; the call is judged as it was asked: a send on
+    a connected socket, no new destination (seen once in the browser's trace of a fresh-clone run)."""
+    trace = parse(['7288 sendto(31, "\\20\\0\\0\\0p", 112, MSG_NOSIGNAL, NULL, 0 <unfinished ...>',
+                   "7288 +++ killed by SIGKILL +++"])
+    assert trace.findings == [] and trace.calls["sendto"] == 1, trace.findings
+
+
 def test_the_trace_reads_the_dns_names_a_process_asked_for():
     query = '"\\311\\262\\1\\0\\0\\1\\0\\0\\0\\0\\0\\0\\10accounts\\6google\\3com\\0\\0\\1\\0\\1"'
     trace = parse([f"9 sendmmsg(3, [{{msg_hdr={{msg_name=NULL, msg_namelen=0, msg_iov=[{{iov_base={query}, "
