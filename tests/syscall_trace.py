@@ -252,7 +252,7 @@ def _judge(trace: Trace, name: str, text: str, pid: int) -> None:
     if name in ("connect", "bind") and len(addresses) != 1:
         trace.findings.append(f"unparsed ({name} without one address): {line}")
         return
-    if name == "sendto" and not addresses and not re.search(r", NULL, 0(?: <unfinished \.\.\.>)?\)\s+=", text):
+    if name == "sendto" and not addresses and not re.search(r", NULL, 0\)\s+=", text):
         trace.findings.append(f"unparsed (sendto destination): {line}")
         return
     if name in ("sendmsg", "sendmmsg"):
@@ -310,7 +310,7 @@ def parse(lines) -> Trace:
             continue
         _judge(trace, call.group(1), body, pid)
     for pid, (name, head) in pending.items():  # killed in the call: judge what it was asked to do
-        _judge(trace, name, head + " <unfinished ...>) = ?", pid)
+        _judge(trace, name, head + ") = ?", pid)
     return trace
 
 
