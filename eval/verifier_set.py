@@ -4,7 +4,7 @@
 a named body) from real pages, and writes each with its passage twice or more: as *supported* variants
 (the sentence as written, with its numbers re-spelled: kanji numerals as digits, "five" as "5",
 200万円 as 2,000,000円, a citation marker added) and as *unsupported* perturbations (number changed,
-period changed, negation added, named body swapped). ``python -m eval verifier measure`` runs
+period changed, negation added, named body or sector swapped). ``python -m eval verifier measure`` runs
 ``qa.citations.supports`` on every item and reports precision and recall for "unsupported" (a removed
 claim is the positive decision) overall and per perturbation. The set lives in
 ``eval/testsets/verifier_labelled.jsonl``; the thresholds in ``qa/citations.py`` are tuned on it.
@@ -36,7 +36,8 @@ SOURCES = (
 PER_SOURCE = 14
 PER_TARGET = 4
 """Besides the random sentences, up to this many per source chosen because a period can be changed in them, and
-as many because a named body can be swapped: the two perturbations a random pick rarely reaches."""
+as many because a named body can be swapped and as many because a sector can: the perturbations a random pick
+rarely reaches."""
 _SWAPS = {
     "ja": [("金融庁", "財務省"), ("財務省", "金融庁"), ("国家公安委員会", "金融庁"), ("行政庁", "国税庁"),
            ("預金保険機構", "日本銀行"), ("内閣総理大臣", "財務大臣")],
@@ -44,6 +45,18 @@ _SWAPS = {
            ("European Commission", "European Central Bank"), ("EBA", "ESMA"),
            ("Member States", "payment service providers")],
 }
+_SECTOR_SWAPS = {
+    "ja": [("宅地建物取引業者", "貴金属等売買業者"), ("貴金属等売買業者", "宅地建物取引業者"), ("司法書士", "行政書士"),
+           ("行政書士", "司法書士"), ("公認会計士", "税理士"), ("税理士", "公認会計士"), ("弁護士", "税理士"),
+           ("暗号資産交換業者", "宅地建物取引業者"), ("カジノ", "宅地建物取引業者")],
+    "en": [("casinos", "real estate agents"), ("casino", "real estate agent"), ("Casinos", "Real estate agents"),
+           ("real estate agents", "casinos"), ("Real estate agents", "Casinos"), ("lawyers", "casinos"),
+           ("Lawyers", "Casinos"), ("notaries", "casinos"), ("notary", "casino"), ("accountants", "casinos"),
+           ("dealers in precious metals", "casinos"), ("Dealers in precious metals", "Casinos"),
+           ("virtual asset service providers", "casinos"), ("Virtual asset service providers", "Casinos"),
+           ("trust and company service providers", "casinos")],
+}
+"""A sector whose rules differ named instead of the one the sentence is about (``qa.claims`` checks sectors)."""
 _KANJI_DIGITS = "〇一二三四五六七八九"
 _EN_NUMBERS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven",
                "8": "eight", "9": "nine", "10": "ten"}
@@ -99,11 +112,20 @@ def _negate(sentence: str, lang: str) -> str | None:
     return None
 
 
-def _swap_entity(sentence: str, lang: str) -> str | None:
-    for old, new in _SWAPS[lang]:
-        if old in sentence:
+def _swap(sentence: str, pairs: list[tuple[str, str]]) -> str | None:
+    """The sentence with its first listed name replaced by another that it does not already name."""
+    for old, new in pairs:
+        if old in sentence and new.lower() not in sentence.lower():
             return sentence.replace(old, new, 1)
     return None
+
+
+def _swap_entity(sentence: str, lang: str) -> str | None:
+    return _swap(sentence, _SWAPS[lang])
+
+
+def _swap_sector(sentence: str, lang: str) -> str | None:
+    return _swap(sentence, _SECTOR_SWAPS[lang])
 
 
 def _respell(sentence: str, lang: str) -> str:
@@ -132,12 +154,14 @@ def build(corpus: Path, seed: int = 7) -> list[dict]:
         random.Random(f"{seed}:{rel}").shuffle(rest)  # its own draw: the random picks stay as they were
         chosen += [c for c in rest if c not in chosen and _change_period(c[1])][:PER_TARGET]
         chosen += [c for c in rest if c not in chosen and _swap_entity(c[1], lang)][:PER_TARGET]
+        chosen += [c for c in rest if c not in chosen and _swap_sector(c[1], lang)][:PER_TARGET]
         for page, s in chosen:
             passage = _passage(page.text, s)
             base = {"lang": lang, "source": rel, "page": page.number, "passage": passage}
             variants = [("none", s, "supported"), ("respelled", _respell(s, lang), "supported"),
                         ("number", _change_number(s), "unsupported"), ("period", _change_period(s), "unsupported"),
-                        ("negation", _negate(s, lang), "unsupported"), ("entity", _swap_entity(s, lang), "unsupported")]
+                        ("negation", _negate(s, lang), "unsupported"), ("entity", _swap_entity(s, lang), "unsupported"),
+                        ("sector", _swap_sector(s, lang), "unsupported")]
             for kind, sentence, label in variants:
                 if sentence and (label == "supported" or sentence != s):
                     items.append(base | {"id": f"v{len(items):04d}", "sentence": sentence, "label": label,

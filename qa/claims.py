@@ -159,9 +159,11 @@ def strip_specifics(sentence: str) -> str:
 
 
 def missing_specifics(sentence: str, passage: str) -> list[Specific]:
-    """The sentence's specifics that the passage does not state."""
+    """The sentence's specifics that the passage does not state, or states fewer times than the sentence does
+    (「第五十四条第四項の仮払金…第五十四条第四項の規定」 against a passage that has 第五十三条 first)."""
     text = canonical(passage)
     compact = re.sub(r"\s+", "", text)
+    claimed = re.sub(r"\s+", "", canonical(_MARKERS.sub("", sentence)))
     numbers = {n + (u or "") for n, u in _NUMBER_UNIT.findall(_ARTICLE.sub(" ", text))}
     bare = {n for n, _ in _NUMBER_UNIT.findall(text)}
     missing = []
@@ -172,7 +174,7 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
             ok = s.text in compact
         else:
             ok = s.text in text or s.text in compact or s.text in unicodedata.normalize("NFKC", passage).lower()
-        if not ok:
+        if not ok or (s.kind != "name" and not s.text.isdigit() and claimed.count(s.text) > compact.count(s.text)):
             missing.append(s)
     return missing
 

@@ -137,6 +137,19 @@ def test_a_rule_for_one_sector_does_not_support_a_claim_about_another():
     assert lawyers.refusal_reason == "only_unsupported"
 
 
+def test_a_specific_stated_more_often_than_in_the_source_is_not_supported():
+    """The labelled set's changed article: 第五十三条 made 第五十四条, which the statute names once further on."""
+    tail = "の規定により機構に払い戻されるべき金額を除く。）に応じ、当該預金者等が金融機関に対して有する債権を取得する"
+    paid = "の仮払金の支払をしたときは、その支払金額（第五十四条第四項"
+    law = hit(4, f"機構は、預金者等に対し第五十三条第四項{paid}{tail}。", title="預金保険法")
+    changed = f"機構は、預金者等に対し第五十四条第四項{paid}{tail}[1]。"
+    assert enforce_grounding(changed, [law], REFUSAL).refusal_reason == "only_unsupported"
+    as_written = changed.replace("第五十四条第四項の仮払金", "第五十三条第四項の仮払金")
+    assert enforce_grounding(as_written, [law], REFUSAL).refusal_reason is None
+    twice = "確認記録は七年間、取引記録は七年間保存する。"
+    assert not missing_specifics("確認記録は7年間、取引記録も7年間保存する。", twice)
+
+
 def test_a_law_chunk_supports_its_own_name_and_article_from_its_title_and_section():
     text = "犯罪による収益の移転防止に関する法律第四条により、200万円を超える取引では取引時確認を行います[2]。"
     grounded = enforce_grounding(text, [GUIDE, LAW], REFUSAL)
