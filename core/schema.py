@@ -39,6 +39,8 @@ class Chunk:
     lang: str = "ja"
     ocr: bool = False
     """Some of the text was read by OCR from a scanned page."""
+    page_marks: tuple[tuple[int, int], ...] = ()
+    """Where each page starts in ``text`` (offset, page) when it spans pages."""
 
     @property
     def pages(self) -> list[int]:
@@ -105,6 +107,17 @@ class Hit(BaseModel):
     recorded, which readers treat as restricted)."""
     ocr: bool = False
     """Some of the text was read by OCR from a scanned page."""
+    page_marks: list[tuple[int, int]] = Field(default_factory=list)
+    """Where each page starts in ``text`` (offset, page) when it spans pages; empty: all on ``page``."""
+
+    def page_of(self, quote: str) -> int | None:
+        """The page on which ``quote`` (a passage of ``text``) starts; ``page`` when that is not known."""
+        at = self.text.find(quote) if quote else -1
+        if at < 0 and len(quote) > 30:
+            at = self.text.find(quote[:30])  # two sentences quoted as one, joined by another separator
+        if at < 0 or not self.page_marks:
+            return self.page
+        return next((page for offset, page in reversed(self.page_marks) if offset <= at), self.page)
 
 
 class Citation(BaseModel):

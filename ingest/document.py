@@ -35,6 +35,9 @@ class ChunkDraft:
     page_end: int | None
     ocr: bool = False
     """Some of the text was read by OCR from a scanned page."""
+    page_marks: tuple[tuple[int, int], ...] = ()
+    """Where each page starts in ``text`` (offset, page), for a chunk that spans pages: a quote is cited on its
+    own page, not the chunk's first."""
 
 
 def mark_ocr(doc: ParsedDocument, drafts: list[ChunkDraft]) -> list[ChunkDraft]:

@@ -281,7 +281,8 @@ class IngestService:
             raise CQAError(f"{doc_id} and {of_doc_id} must be two different active documents", key="edition_pair")
         drafts = [
             ChunkDraft(text=p["text"], section=p.get("section", ""), page_start=p.get("page_start"),
-                       page_end=p.get("page_end"), ocr=p.get("ocr", False))
+                       page_end=p.get("page_end"), ocr=p.get("ocr", False),
+                       page_marks=tuple((int(o), int(g)) for o, g in p.get("page_marks", ())))
             for p in self._chunk_payloads(new, actor)
         ]
         draft = replace(new, doc_id=of_doc_id, doc_key=stored.doc_key, status="pending",
@@ -531,6 +532,7 @@ class IngestService:
                     access=version.access,
                     lang=detect_language(d.text),
                     ocr=d.ocr,
+                    page_marks=d.page_marks,
                 )
             )
         return chunks

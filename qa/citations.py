@@ -167,7 +167,7 @@ def _merge(citations: dict[int, Citation], n: int, hit: Hit, quote: str, score: 
         n=n,
         doc_id=hit.doc_id,
         source=hit.source,
-        page=hit.page,
+        page=hit.page_of(quote),
         section=hit.section,
         quote=quote or hit.text[:200],
         version=hit.version,

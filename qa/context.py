@@ -47,13 +47,33 @@ def merge_neighbours(hit: Hit, neighbours: list[Hit]) -> Hit:
     texts = [parts[0].text]
     for before, part in zip(parts, parts[1:], strict=False):
         texts.append(_after_overlap(before.text, part.text))
+    kept = [(part, text) for part, text in zip(parts, texts, strict=True) if text]
     return hit.model_copy(
         update={
-            "text": "\n".join(t for t in texts if t),
+            "text": "\n".join(text for _, text in kept),
             "pages": pages,
             "page": pages[0] if pages else hit.page,
+            "page_marks": _merged_page_marks(kept),
         }
     )
+
+
+def _merged_page_marks(kept: list[tuple[Hit, str]]) -> list[tuple[int, int]]:
+    """Where each page starts in the merged text: each part's own marks (its text is a suffix of the part's,
+    the overlap cut from its front), moved to where the part stands in the merged text."""
+    marks: list[tuple[int, int]] = []
+    at = 0
+    for part, text in kept:
+        cut = len(part.text) - len(text)
+        own = part.page_marks or ([(0, part.page)] if part.page is not None else [])
+        for offset, page in own:
+            place = at + max(0, offset - cut)
+            if marks and marks[-1][0] == place:
+                marks[-1] = (place, page)  # a mark inside the cut overlap: the page the kept text opens on
+            elif not marks or marks[-1][1] != page:
+                marks.append((place, page))
+        at += len(text) + 1
+    return marks if len({page for _, page in marks}) > 1 else []
 
 
 def fit_budget(hits: list[Hit], budget_tokens: int, count_tokens: Callable[[str], int]) -> list[Hit]:

@@ -136,13 +136,24 @@ def section_sentences(section: Section, counter: TokenCounter) -> list[Sentence]
     return out
 
 
-def render(sentences: list[Sentence]) -> str:
-    parts = []
+def render_with_pages(sentences: list[Sentence]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The sentences as one text, and where each page starts in it (offset, page) when they span pages: a
+    sentence's offset opens its first page."""
+    parts: list[str] = []
+    marks: list[tuple[int, int]] = []
+    at = 0
     for k, s in enumerate(sentences):
         if k:
             parts.append("\n" if s.unit != sentences[k - 1].unit else s.sep)
+            at += len(parts[-1])
+        if s.page_start is not None and (not marks or marks[-1][1] != s.page_start):
+            marks.append((at, s.page_start))
         parts.append(s.text)
-    return "".join(parts).strip()
+        at += len(s.text)
+    joined = "".join(parts)
+    lead = len(joined) - len(joined.lstrip())
+    marks = [(max(0, offset - lead), page) for offset, page in marks]
+    return joined.strip(), tuple(marks) if len(marks) > 1 else ()
 
 
 def section_path(section: Section, first: Sentence) -> str:
@@ -177,7 +188,7 @@ def pack_section(section: Section, counter: TokenCounter, overlap: int,
             qi += 1
         while True:  # the sum of sentence counts is an estimate: check the real text
             items = head + fresh
-            text = render(items)
+            text, marks = render_with_pages(items)
             if (len(fresh) == 1 and not head) or counter.count(text) <= counter.max_tokens:
                 break
             if len(fresh) > 1:
@@ -192,6 +203,7 @@ def pack_section(section: Section, counter: TokenCounter, overlap: int,
                 section=section_path(section, fresh[0]),
                 page_start=min(pages) if pages else None,
                 page_end=max(pages) if pages else None,
+                page_marks=marks,
             )
         )
         carry = items[-overlap:] if overlap > 0 else []

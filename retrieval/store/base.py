@@ -41,6 +41,7 @@ K_TO = "effective_to"
 K_ACCESS = "access"
 K_LANG = "lang"
 K_OCR = "ocr"
+K_PAGE_MARKS = "page_marks"
 
 KEYWORD_FIELDS = (K_DOC_ID, K_DOC_TYPE, K_STATUS, K_ACCESS, K_CHUNK_ID)
 INTEGER_FIELDS = (K_VERSION, K_INDEX, K_FROM, K_TO)
@@ -115,6 +116,7 @@ def chunk_payload(chunk: Chunk) -> dict:
         K_ACCESS: list(chunk.access),
         K_LANG: chunk.lang,
         K_OCR: chunk.ocr,
+        **({K_PAGE_MARKS: [list(m) for m in chunk.page_marks]} if chunk.page_marks else {}),
     }
 
 
@@ -137,6 +139,7 @@ def hit_from_payload(payload: dict, score: float, dense_score: float | None = No
         dense_score=dense_score,
         access=list(payload.get(K_ACCESS, ())),
         ocr=bool(payload.get(K_OCR, False)),
+        page_marks=[(int(o), int(p)) for o, p in payload.get(K_PAGE_MARKS, ())],
     )
 
 
