@@ -40,3 +40,22 @@ def run_json(module: str, *args: str, data_dir: Path, **kw) -> tuple[int, dict |
 
 
 __all__ = ["EVERYTHING", "REPO", "cli_env", "free_port", "run_cli", "run_json", "wait_http"]
+
+
+def draw_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A real PDF (reportlab, a CID font for Japanese) with one line of text per item and a page number."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiMin-W3"))
+    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    for number, lines in enumerate(pages, start=1):
+        c.setFont("HeiseiMin-W3", 10.5)
+        for k, line in enumerate(lines):
+            c.drawString(50, 800 - 16 * k, line)
+        c.drawString(290, 40, f"- {number} -")
+        c.showPage()
+    c.save()
+    return path

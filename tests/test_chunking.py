@@ -391,12 +391,8 @@ def test_empty_document_gives_no_chunks() -> None:
 
 def test_pdf_from_reportlab_keeps_pages_and_structure(tmp_path: Path) -> None:
     pytest.importorskip("reportlab")
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
+    from tests.helpers import draw_pdf
 
-    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiMin-W3"))
     pages = [
         ["第1章 総則", "第1条（目的）", "本要領は、口座開設時の本人確認の手順を定めることを目的とする。",
          "第2条（適用範囲）", "（１）本要領は、当行の全営業店および本部の役職員に適用する。",
@@ -405,15 +401,7 @@ def test_pdf_from_reportlab_keeps_pages_and_structure(tmp_path: Path) -> None:
         ["提示を受ける。", "① 運転免許証", "② マイナンバーカード", "第4条（記録）",
          "確認した書類の種類を記録する。"],
     ]  # fmt: skip
-    path = tmp_path / "youryou.pdf"
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-    for number, lines in enumerate(pages, start=1):
-        c.setFont("HeiseiMin-W3", 10.5)
-        for k, line in enumerate(lines):
-            c.drawString(50, 800 - 16 * k, line)
-        c.drawString(290, 40, f"- {number} -")
-        c.showPage()
-    c.save()
+    path = draw_pdf(tmp_path / "youryou.pdf", pages)
 
     chunks = chunk_document(read_document(path), len, max_tokens=300)
     got = [(c.section, c.page_start, c.page_end) for c in chunks]

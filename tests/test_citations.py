@@ -77,35 +77,17 @@ def test_a_list_items_label_is_not_a_claim():
     assert "1. 運転免許証" in verify_answer(answer, sources).supported_text(answer)
 
 
-def _two_page_manual(path):
-    """A real PDF whose one section runs from page 1 onto page 2 (so one chunk spans both)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiMin-W3"))
-    pages = [["第1章 本人確認", "個人顧客の口座開設にあたっては、本人確認書類の原本の提示を受ける。",
-              "確認した書類の種類と番号を記録する。"],
-             ["法人顧客については、登記事項証明書の原本の提示を受ける。", "取引担当者の本人確認も行う。"]]
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-    for number, lines in enumerate(pages, start=1):
-        c.setFont("HeiseiMin-W3", 10.5)
-        for k, line in enumerate(lines):
-            c.drawString(50, 800 - 16 * k, line)
-        c.drawString(290, 40, f"- {number} -")
-        c.showPage()
-    c.save()
-    return path
-
-
 def test_a_quote_from_the_second_page_of_a_chunk_is_cited_on_that_page(container, tmp_path):
     """A chunk spanning pages 1-2 cited for a sentence on page 2 used to cite page 1 (the chunk's first): staff
     were sent to the wrong page and the source panel had no quote to mark on it."""
     from core.schema import SearchFilter
     from qa.context import merge_neighbours
+    from tests.helpers import draw_pdf
 
-    container.ingest.ingest([_two_page_manual(tmp_path / "manual.pdf")])
+    manual = [["第1章 本人確認", "個人顧客の口座開設にあたっては、本人確認書類の原本の提示を受ける。",
+               "確認した書類の種類と番号を記録する。"],
+              ["法人顧客については、登記事項証明書の原本の提示を受ける。", "取引担当者の本人確認も行う。"]]
+    container.ingest.ingest([draw_pdf(tmp_path / "manual.pdf", manual)])  # one section from page 1 onto page 2
     hits = container.retrieval.retrieve("法人顧客の登記事項証明書", SearchFilter(access_groups=("public",)))
     [hit] = [h for h in hits if "登記事項証明書" in h.text][:1]
     assert hit.pages == [1, 2] and hit.page == 1
