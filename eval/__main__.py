@@ -327,6 +327,10 @@ def _cmd_verifier(args) -> int:
           f"recall {result['unsupported_recall']}; supported kept {result['supported_kept']}")
     for kind, accuracy in result["accuracy_by_perturbation"].items():
         print(f"  {kind:<10} {accuracy:.3f} of {result['count_by_perturbation'][kind]}")
+    uncited = result["uncited"]
+    print(f"left uncited, attributed among five sources: unsupported precision {uncited['unsupported_precision']}, "
+          f"recall {uncited['unsupported_recall']}; supported kept {uncited['supported_kept']} "
+          f"({uncited['supported_attributed_elsewhere']} to another passage than their own)")
     return 0
 
 

@@ -6,8 +6,9 @@ a named body) from real pages, and writes each with its passage twice or more: a
 200万円 as 2,000,000円, a citation marker added) and as *unsupported* perturbations (number changed,
 period changed, negation added, named body or sector swapped). ``python -m eval verifier measure`` runs
 ``qa.citations.supports`` on every item and reports precision and recall for "unsupported" (a removed
-claim is the positive decision) overall and per perturbation. The set lives in
-``eval/testsets/verifier_labelled.jsonl``; the thresholds in ``qa/citations.py`` are tuned on it.
+claim is the positive decision) overall and per perturbation, and the same for a sentence the model left
+uncited, which the verifier attributes to one of five sources (its own passage and four others) or removes.
+The set lives in ``eval/testsets/verifier_labelled.jsonl``; the thresholds in ``qa/citations.py`` are tuned on it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from core.schema import Hit
 from core.text import split_sentences
 from ingest.readers import read_document
-from qa.citations import supports
+from qa.citations import MARKER, supports, verify_answer
 from qa.claims import canonical, negated, specifics
 
 SOURCES = (
@@ -169,30 +170,60 @@ def build(corpus: Path, seed: int = 7) -> list[dict]:
     return items
 
 
+def _hit(source: str, page: int, passage: str) -> Hit:
+    return Hit(doc_id=source, source=source, title="", page=page, pages=[], section="", text=passage, score=1.0)
+
+
+def _five_sources(passage: tuple[str, int, str], passages: list[tuple[str, int, str]]) -> list[Hit]:
+    """The item's passage third among five, as retrieval gives an answer's sources: two other passages of its
+    document and two of other documents, the same ones every time."""
+    k = passages.index(passage)
+    same = [p for p in passages if p[0] == passage[0] and p != passage]
+    other = [p for p in passages if p[0] != passage[0]]
+    picked = [same[k % len(same)], same[(k + 3) % len(same)], other[7 * k % len(other)],
+              other[(7 * k + 11) % len(other)]]
+    return [_hit(*p) for p in picked[:2]] + [_hit(*passage)] + [_hit(*p) for p in picked[2:]]
+
+
+def _rates(counts: Counter) -> dict:
+    tp, fp, fn = counts[(True, True)], counts[(False, True)], counts[(True, False)]
+    return {
+        "unsupported_precision": round(tp / max(tp + fp, 1), 3),
+        "unsupported_recall": round(tp / max(tp + fn, 1), 3),
+        "supported_kept": round(counts[(False, False)] / max(counts[(False, False)] + fp, 1), 3),
+    }
+
+
 def measure(items: list[dict]) -> dict:
-    """Precision and recall of the verifier's "unsupported" decision, overall and per perturbation."""
+    """Precision and recall of the verifier's "unsupported" decision, overall and per perturbation; and under
+    ``uncited`` the same for the sentence without its marker, attributed among five sources or removed (a
+    supported sentence attributed to another passage than its own is counted apart)."""
     counts: Counter = Counter()
+    uncited: Counter = Counter()
     per_kind: Counter = Counter()
+    elsewhere = 0
     errors = []
+    passages = list(dict.fromkeys((item["source"], item["page"], item["passage"]) for item in items))
     for item in items:
-        hit = Hit(doc_id="d", source=item["source"], title="", page=item["page"], pages=[], section="",
-                  text=item["passage"], score=1.0)
-        flagged = not supports(item["sentence"], hit)[0]
+        passage = (item["source"], item["page"], item["passage"])
+        flagged = not supports(item["sentence"], _hit(*passage))[0]
         truth = item["label"] == "unsupported"
         counts[(truth, flagged)] += 1
         per_kind[(item["perturbation"], flagged == truth)] += 1
         if flagged != truth:
             errors.append({"id": item["id"], "perturbation": item["perturbation"], "sentence": item["sentence"]})
-    tp, fp, fn = counts[(True, True)], counts[(False, True)], counts[(True, False)]
+        checked = verify_answer(MARKER.sub("", item["sentence"]).strip(), _five_sources(passage, passages))
+        kept = [s for s in checked.sentences if s.verified]
+        uncited[(truth, not kept)] += 1
+        elsewhere += bool(not truth and kept and kept[0].markers != [3])
     kinds = sorted({k for k, _ in per_kind})
     return {
         "items": len(items),
-        "unsupported_precision": round(tp / max(tp + fp, 1), 3),
-        "unsupported_recall": round(tp / max(tp + fn, 1), 3),
-        "supported_kept": round(counts[(False, False)] / max(counts[(False, False)] + fp, 1), 3),
+        **_rates(counts),
         "accuracy_by_perturbation": {
             k: round(per_kind[(k, True)] / max(per_kind[(k, True)] + per_kind[(k, False)], 1), 3) for k in kinds},
         "count_by_perturbation": {k: per_kind[(k, True)] + per_kind[(k, False)] for k in kinds},
+        "uncited": {**_rates(uncited), "supported_attributed_elsewhere": elsewhere},
         "errors": errors,
     }
 

@@ -43,6 +43,22 @@ def test_uncited_sentence_clearly_supported_by_one_source_gets_that_citation():
     assert check.sentences[0].markers == [2]
 
 
+def test_an_uncited_claim_is_not_attributed_to_a_passage_that_shares_under_half_of_its_words():
+    """Attribution (ATTRIBUTION_THRESHOLD 0.5, measured against 0.35-0.45 in docs/evaluation.md): the 1.5B's
+    uncited 「相手が架空銀行だったら、コルレス契約の解消を求められる」 shares 0.485 of its words with a sentence about
+    correspondents ending relationships over weak AML controls, which says nothing of shell banks."""
+    overview = Hit(doc_id="fsa", source="211122_amlcft_guidelines.pdf",
+                   title="マネー・ローンダリング及びテロ資金供与対策に関するガイドライン", page=3, pages=[3],
+                   section="Ⅰ 基本的考え方 > Ⅰ－１ マネー・ローンダリング及びテロ資金供与対策に係る基本的考え方",
+                   text="特に、国際社会がテロ等の脅威に直面する中で、マネロン・テロ資金供与対策の不備等を契機として、"
+                        "外国当局より巨額の制裁金を課される事例や、取引相手である海外の金融機関等からコルレス契約の"
+                        "解消を求められる事例が生じるなど、マネロン・テロ資金供与対策に対する目線が急速に厳しさを"
+                        "増していることには、留意が必要である。", score=1.0, chunk_id="fsa:1:0")
+    claim = "相手が架空銀行だったら、コルレス契約の解消を求められる可能性があります。"
+    check = verify_answer(claim, [*SOURCES, overview])
+    assert not check.sentences[0].verified and check.citations == []
+
+
 def test_english_sentences_and_markers():
     sources = [hit(1, "Gifts worth more than JPY 5,000 require prior approval by the branch manager.", 2)]
     check = verify_answer("Gifts above JPY 5,000 require prior approval [1]. The sky is green [1].", sources)
