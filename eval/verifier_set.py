@@ -174,15 +174,18 @@ def _hit(source: str, page: int, passage: str) -> Hit:
     return Hit(doc_id=source, source=source, title="", page=page, pages=[], section="", text=passage, score=1.0)
 
 
-def _five_sources(passage: tuple[str, int, str], passages: list[tuple[str, int, str]]) -> list[Hit]:
-    """The item's passage third among five, as retrieval gives an answer's sources: two other passages of its
-    document and two of other documents, the same ones every time."""
+def _five_sources(passage: tuple[str, int, str], passages: list[tuple[str, int, str]]) -> tuple[list[Hit], int]:
+    """The sources an uncited sentence is attributed among, as retrieval gives an answer's, and the number of its
+    own passage: two other passages of its document, its own, two of other documents (the same ones every
+    time; a set with fewer documents or passages gives fewer)."""
     k = passages.index(passage)
-    same = [p for p in passages if p[0] == passage[0] and p != passage]
-    other = [p for p in passages if p[0] != passage[0]]
-    picked = [same[k % len(same)], same[(k + 3) % len(same)], other[7 * k % len(other)],
-              other[(7 * k + 11) % len(other)]]
-    return [_hit(*p) for p in picked[:2]] + [_hit(*passage)] + [_hit(*p) for p in picked[2:]]
+    others = [p for p in passages if p != passage]
+    same = [p for p in others if p[0] == passage[0]] or others
+    other = [p for p in others if p[0] != passage[0]] or others
+    before = list(dict.fromkeys([same[k % len(same)], same[(k + 3) % len(same)]])) if same else []
+    after = [p for p in dict.fromkeys([other[7 * k % len(other)], other[(7 * k + 11) % len(other)]])
+             if p not in before] if other else []
+    return [_hit(*p) for p in [*before, passage, *after]], len(before) + 1
 
 
 def _rates(counts: Counter) -> dict:
@@ -212,10 +215,11 @@ def measure(items: list[dict]) -> dict:
         per_kind[(item["perturbation"], flagged == truth)] += 1
         if flagged != truth:
             errors.append({"id": item["id"], "perturbation": item["perturbation"], "sentence": item["sentence"]})
-        checked = verify_answer(MARKER.sub("", item["sentence"]).strip(), _five_sources(passage, passages))
+        sources, own = _five_sources(passage, passages)
+        checked = verify_answer(MARKER.sub("", item["sentence"]).strip(), sources)
         kept = [s for s in checked.sentences if s.verified]
         uncited[(truth, not kept)] += 1
-        elsewhere += bool(not truth and kept and kept[0].markers != [3])
+        elsewhere += bool(not truth and kept and kept[0].markers != [own])
     kinds = sorted({k for k, _ in per_kind})
     return {
         "items": len(items),
