@@ -8,7 +8,8 @@
     export RUN --csv FILE | --html FILE
     retrieval ...            (retrieval quality on public labelled sets)
     verifier build|measure   (the citation verifier on labelled sentences)
-    verifier rescore RUN     (a stored run's answers checked again by the current verifier, without the model)
+    verifier rescore RUN [--testset FILE]  (a stored run's answers checked again by the current verifier and,
+                             with FILE, against its labels as they are now; without the model)
     refusal-gate [--user U] [--json]   (how many questions each refusal_min_dense refuses before the model)
     worker [--once] [--parent PID]   (runs the evaluations the app enqueues, docs/operations.md "Evaluations")
 
@@ -42,7 +43,7 @@ from eval.rescore import rescore
 from eval.retrieval_quality import main_retrieval
 from eval.run_store import RunStore, store_path
 from eval.runner import run_testset
-from eval.testset import obliqa_cases
+from eval.testset import load_testset, obliqa_cases
 from eval.testset import write_jsonl as write_testset
 from eval.verifier_set import build, measure, read_jsonl
 from eval.verifier_set import write_jsonl as write_labelled
@@ -118,6 +119,8 @@ def _parser() -> ArgumentParser:
     v = sub.add_parser("verifier", help="the citation verifier's precision/recall on labelled sentences")
     v.add_argument("action", choices=("build", "measure", "rescore"))
     v.add_argument("run_id", nargs="?", help="rescore: the stored run whose answers are checked again")
+    v.add_argument("--testset", type=Path, metavar="FILE",
+                   help="rescore: score against this test set's labels (gold pages corrected since the run)")
     v.add_argument("--set", dest="labelled", type=Path, default=VERIFIER_SET, help="the labelled .jsonl")
     v.add_argument("--corpus-dir", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
     v.add_argument("--json", action="store_true")
@@ -310,6 +313,8 @@ def _cmd_import_obliqa(args) -> int:
 
 
 def _cmd_verifier(args) -> int:
+    if args.testset and args.action != "rescore":
+        raise UsageError("--testset is for verifier rescore")
     if args.action == "build":
         if not args.corpus_dir.is_dir():
             raise UsageError(f"the shared corpus is needed at {args.corpus_dir}")
@@ -339,7 +344,8 @@ def _rescore(args) -> int:
         raise UsageError("verifier rescore needs a RUN id")
     store = _store()
     try:
-        before, after, changed = rescore(store, args.run_id)
+        labels = {case.id: case for case in load_testset(args.testset)} if args.testset else None
+        before, after, changed = rescore(store, args.run_id, labels=labels)
     finally:
         store.close()
     if args.json:

@@ -1,5 +1,6 @@
 """A stored run's answers checked again by the current verifier, without the model: a change to the claim checks
-measured on the sentences the model actually wrote (``python -m eval verifier rescore RUN``).
+measured on the sentences the model actually wrote (``python -m eval verifier rescore RUN``), and, with
+``--testset FILE``, against the test set's labels as they are now (a gold page added after the run).
 
 The model's sentences are rebuilt from the stored decisions, one per line (so a list's items stay items), with the
 markers recorded for them (a sentence the verifier attributed to a source carries that marker), after the refusal
@@ -36,17 +37,25 @@ def recheck(case: TestCase, answer: Answer) -> Answer:
     })
 
 
-def rescore(store: RunStore, run_id: str, k: int = 5) -> tuple[Aggregate, Aggregate, list[str]]:
-    """(metrics as stored, metrics after re-checking, ids whose refusal changed)."""
+def rescore(
+    store: RunStore, run_id: str, k: int = 5, labels: dict[str, TestCase] | None = None
+) -> tuple[Aggregate, Aggregate, list[str]]:
+    """(metrics as stored, metrics after re-checking, ids whose refusal or grounded score changed). ``labels``:
+    cases by id whose labels replace those stored with the run."""
     before, after, changed = [], [], []
     for record in store.samples(store.get(run_id).run_id):
         if not record.get("answer"):
             continue
-        case, answer = TestCase.model_validate(record["case"]), Answer.model_validate(record["answer"])
+        stored, answer = TestCase.model_validate(record["case"]), Answer.model_validate(record["answer"])
+        case = (labels or {}).get(stored.id, stored)
         again = recheck(case, answer)
-        for out, a in ((before, answer), (after, again)):
-            out.append({"metrics": {n: s.to_dict() for n, s in sample_metrics(case, a, k, METRICS).items()}})
+        scores = [sample_metrics(c, a, k, METRICS) for c, a in ((stored, answer), (case, again))]
+        for out, s in zip((before, after), scores, strict=True):
+            out.append({"metrics": {n: score.to_dict() for n, score in s.items()}})
         if again.refused != answer.refused:
             changed.append(f"{case.id}: {'refused' if answer.refused else 'answered'} -> "
                            f"{'refused' if again.refused else 'answered'}")
+        elif scores[0]["grounded_answer"].value != scores[1]["grounded_answer"].value:
+            changed.append(f"{case.id}: grounded {scores[0]['grounded_answer'].value} -> "
+                           f"{scores[1]['grounded_answer'].value}")
     return aggregate(before, METRICS), aggregate(after, METRICS), changed

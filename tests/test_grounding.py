@@ -275,3 +275,29 @@ def test_a_stored_answer_is_checked_again_by_the_current_verifier():
                                for t in ("① 確認記録を作成すること", "② 確認記録を七年間保存すること")])
     again = recheck(TestCase(id="l", question="確認記録はどう扱いますか？"), listed)
     assert not again.refused and [s.verified for s in again.sentences] == [True, True]  # items stay items
+
+
+def test_a_stored_run_is_scored_again_against_corrected_gold_pages(tmp_path):
+    """``python -m eval verifier rescore RUN --testset FILE``: a gold page added to the test set after the run
+    (a page that states the answer too) counts for the run's stored answers, without the model."""
+    from core.schema import Answer, AnswerSentence, Timings
+    from eval.rescore import rescore
+    from eval.run_store import RunStore
+    from eval.testset import GoldSource, TestCase
+
+    question = "For how many years should financial institutions maintain records on transactions?"
+    case = TestCase(id="q", question=question, gold_sources=[GoldSource(source="doc1.pdf", pages=[1])])
+    sentence = "Financial institutions should maintain all necessary records on transactions for at least five years."
+    answer = Answer(answer=sentence + "[1]", citations=[], refused=False, contexts=[FATF], timings=Timings(),
+                    sentences=[AnswerSentence(text=sentence, markers=[1], verified=True)], language="en")
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.create_run("r1", "set.jsonl", "sha", "key", {}, ["grounded_answer"], None, ["q"])
+    store.save_sample("r1", 0, "q", {"id": "q", "case": case.model_dump(mode="json"),
+                                     "answer": answer.model_dump(mode="json")})
+    corrected = case.model_copy(update={"gold_sources": [GoldSource(source="doc3.pdf", pages=[3])]})
+    stored, again, changed = rescore(store, "r1")
+    assert stored.means["grounded_answer"] == again.means["grounded_answer"] == 0.0 and not changed
+    stored, again, changed = rescore(store, "r1", labels={"q": corrected})
+    assert (stored.means["grounded_answer"], again.means["grounded_answer"]) == (0.0, 1.0)
+    assert changed == ["q: grounded 0.0 -> 1.0"]
+    store.close()
