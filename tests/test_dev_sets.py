@@ -64,3 +64,31 @@ def test_a_passage_labelled_in_two_sets_has_the_same_gold_pages():
             if shared and set(_gold_pages(r)) - set(_gold_pages(g)):
                 differ.append((g.id, r.id, sorted(set(_gold_pages(r)) - set(_gold_pages(g)), key=str)))
     assert not differ
+
+
+# A page that holds a reference context word for word but does not answer the case's question as asked.
+JMLSG = "en/aml_regulatory/jmlsg/JMLSG-Part-"
+NOT_GOLD = {
+    ("g-en-008", JMLSG + "I.pdf", 43): "the question asks what FATF expects; JMLSG repeats it",
+    ("ren-007", JMLSG + "I.pdf", 43): "the question asks what FATF expects; JMLSG repeats it",
+    ("ren-029", JMLSG + "II.pdf", 52): "the credit unions' sector chapter, not retail banking",
+}
+
+
+def test_every_page_that_holds_a_reference_context_is_gold_or_said_why_not():
+    """Pages that state the answer word for word elsewhere in the corpus (a recital repeating its article, one
+    guidance quoting another) are gold too: an answer citing them is right. Read over every shared PDF and law text
+    indexed for the dev sets, as ``python -m ingest`` reads them."""
+    corpus = corpus_path()
+    files = sorted(p for p in corpus.rglob("*.pdf") if "obliqa" not in p.parts)
+    files += sorted(corpus_path("ja", "egov_laws_2013", "text").iterdir())
+    pages = [(str(f.relative_to(corpus)), number, text)
+             for f in files for number, text in _page_texts(str(f.relative_to(corpus))).items()]
+    missing = []
+    for case in (c for path in SETS for c in load_testset(path) if c.answerable):
+        gold = set(_gold_pages(case))
+        for context in map(_norm, case.reference_contexts):
+            missing += [(case.id, source, number) for source, number, text in pages
+                        if context in text and (source, number) not in gold and (source, None) not in gold
+                        and (case.id, source, number) not in NOT_GOLD]
+    assert not missing
