@@ -37,6 +37,9 @@ def test_bad_usage_exits_2_with_one_readable_line(tmp_path):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("retrieval", data_dir=tmp_path / "d")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = run_cli("eval", "verifier", "measure", "--testset", "eval/testsets/grounding_dev.jsonl",
+                   data_dir=tmp_path / "d")  # labels are for rescoring a run, not for the labelled sentences
+    assert proc.returncode == 2 and "--testset is for verifier rescore" in proc.stderr
 
 
 def _command(argv: list[str]) -> int:
