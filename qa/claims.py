@@ -2,10 +2,10 @@
 
 Word overlap alone passes "records are kept for 1 year" against a passage that says "5 years". A specific is
 a number (with its unit: an amount, a duration, a percentage, a date part), an article reference
-(第十条第２項, Article 10(2)) or a named law or body (犯罪収益移転防止法, 金融庁, FATF). Both texts are put in one
-canonical form first: NFKC (full/half width), kanji numerals as digits (kanjize), English number words as
-digits (text2num), 万/千/億 multiplied out, thousands separators dropped, unit spellings unified. Negation
-is compared too: a claim that says "not" where the passage does not (or the reverse) is unsupported.
+(第十条第２項, Article 10(2)) or a named law or body (犯罪収益移転防止法, 金融庁, FATF, "the Bank Secrecy Act").
+Both texts are put in one canonical form first: NFKC (full/half width), kanji numerals as digits (kanjize),
+English number words as digits (text2num), 万/千/億 multiplied out, thousands separators dropped, unit spellings
+unified. Negation is compared too: a claim that says "not" where the passage does not (or the reverse) is unsupported.
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ _ORDINAL = re.compile(r"第\s*\d+\s*[一-龥]")
 """第3線, 第4次: an ordinal names one thing (the third line of defence), as an article number does."""
 _JA_NAME = re.compile(r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規則|府令|庁|省|委員会|協会|機構)(?![人的令律務規上])")
 _EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
+_EN_LAW = re.compile(
+    r"((?:[A-Z][\w’'-]*\s+(?:(?:of|and|on)\s+)?){0,6}?)(Act|Regulations?|Directive|Ordinance)\b"
+    r"((?:\s+(?:on|of|for|against)(?:\s+the)?(?:\s+(?:[A-Z][\w’'-]*|of|on|and|the|to|in)\b)+)?)"
+)
+"""An English law or instrument named by its words: "Japan's Act on Prevention of Transfer of Criminal Proceeds",
+"the Money Laundering Regulations", "Bank Secrecy Act"."""
+_LAW_FILLER = {"under", "the", "in", "per", "according", "by", "with", "its", "this", "that", "these", "as", "of",
+               "on", "and", "to", "for", "against", "a", "an"}
 _SECTORS = tuple((re.compile(pattern, re.IGNORECASE), key) for pattern, key in (
     (r"\bcasinos?\b|カジノ", "casino"), (r"\breal estate agents?\b", "real estate agent"),
     (r"\bdealers? in precious (metals|stones)", "dealer"), (r"\blawyers?\b", "lawyer"), (r"\bnotar(y|ies)\b", "notar"),
@@ -103,7 +111,7 @@ _CONNECTIVE = re.compile(r"([:：]$|以下の(とおり|通り)|次の(とおり
 @dataclass(frozen=True)
 class Specific:
     kind: str
-    """number | article | ordinal | name"""
+    """number | article | ordinal | name | law (an English law's distinctive words, space-separated)"""
     text: str
     """As it stands in the canonical text (what is looked for in the passage)."""
 
@@ -149,7 +157,28 @@ def specifics(sentence: str) -> list[Specific]:
     found += [Specific("name", n.lower()) for n in _JA_NAME.findall(raw) if not _KANJI_NUMBER.search(n)]
     found += [Specific("name", n.lower()) for n in _EN_NAME.findall(raw) if n.upper() not in _NOT_NAMES]
     found += [Specific("name", key) for pattern, key in _SECTORS if pattern.search(raw)]
+    found += [Specific("law", words) for words in _law_names(raw)]
     return list(dict.fromkeys(found))
+
+
+def _law_names(text: str) -> list[str]:
+    """The English laws a text names, each as its words (jurisdiction, subject and the instrument, singular):
+    "Under Japan's Act on Prevention of …" -> "japan act prevention transfer criminal proceeds"."""
+    names = []
+    for before, instrument, after in _EN_LAW.findall(text):
+        words = [re.sub(r"[’']s$", "", w).lower() for w in f"{before} {after}".split()]
+        words = [w for w in words if w not in _LAW_FILLER]
+        if words:
+            names.append(" ".join(dict.fromkeys([*words, instrument.lower().removesuffix("s")])))
+    return names
+
+
+def _states_law(words: str, passage: str) -> bool:
+    """Whether the passage names the law: every one of its words, or its initials as a word ("BSA", "MLRs")."""
+    found = set(re.findall(r"[a-z0-9]+", re.sub(r"[’']s\b", "", unicodedata.normalize("NFKC", passage).lower())))
+    wanted = [w.removesuffix("s") for w in words.split()]
+    initials = "".join(w[0] for w in wanted)
+    return all(w in found or w + "s" in found for w in wanted) or initials in found or initials + "s" in found
 
 
 def strip_specifics(sentence: str) -> str:
@@ -172,9 +201,12 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
             ok = s.text in numbers or (s.text.isdigit() and s.text in bare) or s.text in compact
         elif s.kind in ("article", "ordinal"):
             ok = s.text in compact
+        elif s.kind == "law":
+            ok = _states_law(s.text, passage)
         else:
             ok = s.text in text or s.text in compact or s.text in unicodedata.normalize("NFKC", passage).lower()
-        if not ok or (s.kind != "name" and not s.text.isdigit() and claimed.count(s.text) > compact.count(s.text)):
+        counted = s.kind not in ("name", "law") and not s.text.isdigit()
+        if not ok or (counted and claimed.count(s.text) > compact.count(s.text)):
             missing.append(s)
     return missing
 

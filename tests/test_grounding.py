@@ -32,6 +32,8 @@ FATF = hit(3, "Financial institutions should be required to maintain all necessa
     ("Transfers above EUR 1,000 need the payer's name.", "exceeding EUR 1 000, the payer's name"),  # separators
     ("10%の職員", "10 percent of staff"),  # percent
     ("第十条第２項に定める", "第10条第2項の規定により"),  # articles
+    ("The Bank Secrecy Act requires a SAR.", "Under the BSA, banks file a SAR."),  # a law by its initials
+    ("Under the Money Laundering Regulations, records are kept.", "the Money Laundering Regulation keeps records"),
 ])
 def test_the_same_specific_spelled_differently_is_found(sentence, passage):
     assert specifics(sentence) and not missing_specifics(sentence, passage), canonical(sentence)
@@ -107,6 +109,20 @@ def test_a_short_answer_is_checked_as_the_answer_to_the_question():
 def test_an_invented_retention_period_is_not_an_answer():
     grounded = enforce_grounding("取引終了後1年間保存しなければなりません。", [GUIDE, LAW], REFUSAL)
     assert grounded.refusal_reason == "only_unsupported"
+
+
+def test_a_law_the_claim_names_must_be_named_by_its_source():
+    """The 1.5B with eight passages answered what Japan's law requires from the UK's JMLSG guidance (it is seven
+    years, not five): the words of an English law's name, or its initials, must stand in the cited sentence or its
+    document's title and section."""
+    jmlsg = hit(5, "Records must be kept for five years from the date the business relationship ends.",
+                title="Prevention of money laundering/ combating terrorist financing", section="8 Record keeping")
+    claim = ("Under Japan's Act on Prevention of Transfer of Criminal Proceeds, verification records must be retained "
+             "for five years [1].")
+    assert [s.kind for s in missing_specifics(claim, jmlsg.text)] == ["law"]
+    assert enforce_grounding(claim, [jmlsg], REFUSAL).refusal_reason == "only_unsupported"
+    assert enforce_grounding("Records must be kept for five years from the date the business relationship ends [1].",
+                             [jmlsg], REFUSAL).refusal_reason is None
 
 
 def test_a_specific_the_passage_states_about_something_else_does_not_support_a_claim():
