@@ -84,7 +84,7 @@ _ASKS_AMOUNT = re.compile(
     re.IGNORECASE,
 )
 _ASKS_PERIOD = re.compile(
-    r"何\s*(年|か月|ヶ月|カ月|ケ月|箇月|月|週|日|営業日|時間|分)(?!目)"
+    r"何\s*年(?!目|に(?!\s*[一1]\s*(度|回)))|何\s*(か月|ヶ月|カ月|ケ月|箇月|月|週|日|営業日|時間|分)(?!目)"
     r"|how many (calendar |business |working )?(years|months|weeks|days|hours|minutes)\b|every how many",
     re.IGNORECASE,
 )
@@ -99,6 +99,8 @@ _ASKS = (("article", _ASKS_ARTICLE), ("percentage", _ASKS_PERCENTAGE), ("amount"
 """The first kind whose pattern a question matches is the kind it asks for."""
 _PERIOD_UNITS = {"か月", "年", "月", "日", "週間", "時間", "営業日",
                  "year", "month", "businessday", "day", "hour", "week"}
+_DATE = re.compile(r"(?:(?:平成|令和|昭和|大正|明治)\s*(?:元|\d+)|\d{4})\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?")
+"""A date (平成23年, 2013年4月1日): a number ("by what date"), not the period a 何年ごと / 何年間 question asks for."""
 _MONEY = re.compile(r"(usd|eur|jpy|gbp|yen|[$€¥£])\s*\d|\d\s*(円|usd|eur|jpy|gbp|yen)")
 _TENTHS = re.compile(r"\d\s*割")
 _CIRCLED = r"[\u2460-\u249b\u2776-\u2793]"
@@ -223,9 +225,9 @@ def asked_specific(question: str) -> str | None:
 
 def stated_kinds(claim: str) -> set[str]:
     """The kinds of specific a claim states, as :func:`asked_specific` names them (list item numbers excluded)."""
-    claim = _ENUMERATOR.sub(" ", claim)
-    found = specifics(claim)
-    kinds = {s.kind for s in found}
+    claim = canonical(_ENUMERATOR.sub(" ", _MARKERS.sub("", claim)))
+    found = specifics(_DATE.sub(" ", claim))
+    kinds = {s.kind for s in found} | ({"number"} if _DATE.search(claim) else set())
     units = {re.sub(r"^[\d.]+", "", s.text) for s in found if s.kind == "number"}
     text = canonical(_MARKERS.sub("", claim))
     if units & _PERIOD_UNITS:

@@ -199,6 +199,8 @@ def test_the_model_saying_the_documents_do_not_state_it_is_a_refusal_that_keeps_
     ("照合はいつまでにやればいいですか？", None),
     ("When does FATF expect a bank to assess the ML/TF risk of a new product?", None),
     ("Who has to sign off on opening an account for a foreign PEP?", None),
+    ("改正犯収法は何年に施行されましたか？", None),  # in which year: a date answers it
+    ("外部専門家のレビューは何年に一度受けるべきですか？", "period"),  # once every how many years
 ])
 def test_the_kind_of_specific_a_question_asks_for(question, kind):
     assert asked_specific(question) == kind
@@ -232,6 +234,9 @@ def test_a_supported_answer_without_the_asked_specific_is_a_refusal_that_keeps_w
     ("現金の振込は10万円を超えると確認が必要です。", "現金の振込は、いくらを超えると確認が必要ですか？", True),
     ("記録は5年間保存します。", "記録は何年間保存しますか？", True),
     ("記録は年2回見直します。", "記録は何年間保存しますか？", False),
+    # a date is not a period: the 1.5B answered 「何年ごとに公表」 with a law's 平成二十三年 (its year of enactment)
+    ("調査書は、平成二十三年法律第三十一号の規定により適用される。", "調査書は何年ごとに公表されますか？", False),
+    ("改正犯収法は平成28年10月に施行されました。", "By what date did the amended act take effect?", True),
     ("A 25 per cent threshold is an example.", "What ownership percentage does FATF give?", True),
     ("Recommendation 24 covers legal persons.", "What ownership percentage does FATF give?", False),
 ])
