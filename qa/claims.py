@@ -229,12 +229,11 @@ def stated_kinds(claim: str) -> set[str]:
     found = specifics(_DATE.sub(" ", claim))
     kinds = {s.kind for s in found} | ({"number"} if _DATE.search(claim) else set())
     units = {re.sub(r"^[\d.]+", "", s.text) for s in found if s.kind == "number"}
-    text = canonical(_MARKERS.sub("", claim))
     if units & _PERIOD_UNITS:
         kinds.add("period")
-    if "%" in units or _TENTHS.search(text):
+    if "%" in units or _TENTHS.search(claim):
         kinds.add("percentage")
-    if _MONEY.search(text):
+    if _MONEY.search(claim):
         kinds.add("amount")
     return kinds
 
