@@ -200,7 +200,7 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
     missing = []
     for s in specifics(sentence):
         if s.kind == "number":
-            ok = s.text in numbers or (s.text.isdigit() and s.text in bare) or s.text in compact
+            ok = s.text in numbers or (s.text.isdigit() and s.text in bare) or _count_number(compact, s.text) > 0
         elif s.kind in ("article", "ordinal"):
             ok = s.text in compact
         elif s.kind == "law":
@@ -208,9 +208,17 @@ def missing_specifics(sentence: str, passage: str) -> list[Specific]:
         else:
             ok = s.text in text or s.text in compact or s.text in unicodedata.normalize("NFKC", passage).lower()
         counted = s.kind not in ("name", "law") and not s.text.isdigit()
-        if not ok or (counted and claimed.count(s.text) > compact.count(s.text)):
+        count = _count_number if s.kind == "number" else str.count
+        if not ok or (counted and count(claimed, s.text) > count(compact, s.text)):
             missing.append(s)
     return missing
+
+
+def _count_number(text: str, number: str) -> int:
+    """How often ``text`` states ``number`` as a number of its own: "6" is not stated by "2006", nor "5年" by
+    "15年" (the resolutions of 2006 are not Recommendation 6)."""
+    tail = r"(?![\d.]\d|\d)" if number[-1].isdigit() else ""
+    return len(re.findall(rf"(?<!\d)(?<!\d\.){re.escape(number)}{tail}", text))
 
 
 def asked_specific(question: str) -> str | None:

@@ -34,6 +34,7 @@ FATF = hit(3, "Financial institutions should be required to maintain all necessa
     ("第十条第２項に定める", "第10条第2項の規定により"),  # articles
     ("The Bank Secrecy Act requires a SAR.", "Under the BSA, banks file a SAR."),  # a law by its initials
     ("Under the Money Laundering Regulations, records are kept.", "the Money Laundering Regulation keeps records"),
+    ("An example is owning more than 25%.", "e.g. any person owning more than a certain percentage (e.g. 25%)"),
 ])
 def test_the_same_specific_spelled_differently_is_found(sentence, passage):
     assert specifics(sentence) and not missing_specifics(sentence, passage), canonical(sentence)
@@ -47,6 +48,9 @@ def test_the_same_specific_spelled_differently_is_found(sentence, passage):
     ("金融庁が定める", "財務省が定める", "name"),  # body
     ("The IMF requires this.", "The FATF requires this.", "name"),
     ("第３線の監査は年3回しか開催されていない", "取締役会は年3回しか開催されておらず", "ordinal"),  # whose 3 times
+    ("確認記録は5年間保存します。", "確認記録は十五年間保存する。", "number"),  # inside a longer number
+    ("Recommendation 6 refers to resolution 1718.", "resolution 1718 (2006)", "number"),  # 6 is not 2006's
+    ("The limit is 6 percent.", "The limit is 6.5 percent.", "number"),
 ])
 def test_a_specific_the_passage_does_not_state_is_missing(sentence, passage, kind):
     assert [s.kind for s in missing_specifics(sentence, passage)] == [kind]
@@ -123,6 +127,21 @@ def test_a_law_the_claim_names_must_be_named_by_its_source():
     assert enforce_grounding(claim, [jmlsg], REFUSAL).refusal_reason == "only_unsupported"
     assert enforce_grounding("Records must be kept for five years from the date the business relationship ends [1].",
                              [jmlsg], REFUSAL).refusal_reason is None
+
+
+def test_a_number_inside_another_number_is_not_stated():
+    """The 1.5B answered which resolutions FATF Recommendation 6 names with the list of Recommendation 7's footnote,
+    and "6" was found in "1718 (2006)": a number is stated only as a number of its own."""
+    footnote = hit(4, "Recommendation 7 is applicable to all current Security Council resolutions. At the time of "
+                      "issuance of this Recommendation, (February 2012), the Security Council resolutions applying "
+                      "targeted financial sanctions relating to the financing of proliferation of weapons of mass "
+                      "destruction are: resolutions 1718 (2006), 1737 (2006), 1747 (2007), 1803 (2008), 1874 (2009), "
+                      "and 1929 (2010).", title="THE FATF RECOMMENDATIONS")
+    claim = ("The FATF Recommendation 6 refers to Security Council resolutions 1718 (2006), 1737 (2006), 1747 (2007), "
+             "1803 (2008), 1874 (2009), and 1929 (2010) for terrorist-financing sanctions [1].")
+    assert enforce_grounding(claim, [footnote], REFUSAL).refusal_reason == "only_unsupported"
+    seven = claim.replace("Recommendation 6", "Recommendation 7").replace("terrorist-financing", "proliferation")
+    assert enforce_grounding(seven, [footnote], REFUSAL).refusal_reason is None
 
 
 def test_a_specific_the_passage_states_about_something_else_does_not_support_a_claim():
