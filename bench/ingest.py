@@ -180,9 +180,10 @@ def measure_set(name: str, files: list[Path], new_edition: bool, embedder, spars
         editions = new_editions(files, Path(tmp) / "editions") if new_edition else None
         files = _library_copy(files, Path(tmp) / "library")  # ours overwrites them with the new editions
         if warm_up:
-            # untimed: one-time costs of this process (Sudachi's dictionary, pypdf's CJK CMaps) would
-            # otherwise all fall on the side that runs first
+            # untimed, for both sides: one-time costs of this process (Sudachi's dictionary, pypdf's and PDFium's
+            # CJK CMaps, modules imported on first use) would otherwise fall on the first timed run
             baseline(files[:1], Path(tmp) / "warm-up", embedder, sparse)
+            ours(files[:1], Path(tmp) / "warm-up-ours")
         base = baseline(files, Path(tmp) / "baseline", embedder, sparse)
         mine = ours(files, Path(tmp) / "ours", editions)
         result = {"files": len(files), "ours": mine, "baseline": base,
