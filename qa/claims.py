@@ -62,6 +62,10 @@ _SECTORS = tuple((re.compile(pattern, re.IGNORECASE), key) for pattern, key in (
 ))
 """The sectors whose rules differ (FATF's casinos at USD/EUR 3,000 against 15,000 for occasional transactions,
 犯収法's 士業): a claim about one does not stand on a passage about another. Each with what its spellings share."""
+_RECORDS = tuple((re.compile(pattern), key) for pattern, key in (
+    (r"(?<!本人)確認記録", "確認記録"), (r"本人確認記録", "本人確認記録"), (r"取引記録", "取引記録")))
+"""The records Japanese law keeps apart (犯収法's 確認記録 from the end of the contract, 取引記録 from the
+transaction; 外為法's 本人確認記録): a claim about one does not stand on a sentence about another."""
 _NOT_NAMES = {"AML", "CFT", "CDD", "EDD", "KYC", "STR", "SAR", "ID", "PEP", "PEPS", "ML", "TF", "OK", "USD", "EUR",
               "JPY", "FAQ", "QA", "IT", "AI", "CEO", "I", "II", "III", "IV", "V", "VI"}
 _OBLIGATION = re.compile(r"(なければ(ならない|なりません|いけない|いけません)"
@@ -158,7 +162,7 @@ def specifics(sentence: str) -> list[Specific]:
     raw = unicodedata.normalize("NFKC", sentence)
     found += [Specific("name", n.lower()) for n in _JA_NAME.findall(raw) if not _KANJI_NUMBER.search(n)]
     found += [Specific("name", n.lower()) for n in _EN_NAME.findall(raw) if n.upper() not in _NOT_NAMES]
-    found += [Specific("name", key) for pattern, key in _SECTORS if pattern.search(raw)]
+    found += [Specific("name", key) for pattern, key in (*_SECTORS, *_RECORDS) if pattern.search(raw)]
     found += [Specific("law", words) for words in _law_names(raw)]
     return list(dict.fromkeys(found))
 

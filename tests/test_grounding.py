@@ -172,6 +172,19 @@ def test_a_rule_for_one_sector_does_not_support_a_claim_about_another():
     assert lawyers.refusal_reason == "only_unsupported"
 
 
+def test_a_claim_about_one_kind_of_record_does_not_stand_on_a_sentence_about_another():
+    """The 1.5B answered 「取引記録のほうは？」 with 犯収法第六条's sentence on 確認記録 (overlap 0.91): 取引記録
+    are kept seven years from the transaction (第七条), 確認記録 from the end of the contract."""
+    article6 = hit(2, "２　特定事業者は、確認記録を、特定取引等に係る契約が終了した日その他の主務省令で定める日から、"
+                      "七年間保存しなければならない。",
+                   title="犯罪による収益の移転防止に関する法律", section="第六条（確認記録の作成義務等）")
+    swapped = "取引記録は、特定取引等に係る契約が終了した日から七年間保存しなければならない[1]。"
+    assert enforce_grounding(swapped, [article6], REFUSAL).refusal_reason == "only_unsupported"
+    right = swapped.replace("取引記録", "確認記録")
+    assert enforce_grounding(right, [article6], REFUSAL).refusal_reason is None
+    assert not missing_specifics("本人確認記録を作成する。", "銀行等は、本人確認記録を作成しなければならない。")
+
+
 def test_a_specific_stated_more_often_than_in_the_source_is_not_supported():
     """The labelled set's changed article: 第五十三条 made 第五十四条, which the statute names once further on."""
     tail = "の規定により機構に払い戻されるべき金額を除く。）に応じ、当該預金者等が金融機関に対して有する債権を取得する"
