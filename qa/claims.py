@@ -42,7 +42,8 @@ _ARTICLE = re.compile(
 )
 _ORDINAL = re.compile(r"第\s*\d+\s*[一-龥]")
 """第3線, 第4次: an ordinal names one thing (the third line of defence), as an article number does."""
-_JA_NAME = re.compile(r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規則|府令|庁|省|委員会|協会|機構)(?![人的令律務規上])")
+_JA_NAME = re.compile(
+    r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規則|府令|庁|省|委員会|協会|機構|大臣)(?![人的令律務規上])|日本銀行")
 _EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
 _EN_LAW = re.compile(
     r"((?:[A-Z][\w’'-]*\s+(?:(?:of|and|on)\s+)?){0,6}?)(Act|Regulations?|Directive|Ordinance)\b"

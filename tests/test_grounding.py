@@ -51,6 +51,8 @@ def test_the_same_specific_spelled_differently_is_found(sentence, passage):
     ("確認記録は5年間保存します。", "確認記録は十五年間保存する。", "number"),  # inside a longer number
     ("Recommendation 6 refers to resolution 1718.", "resolution 1718 (2006)", "number"),  # 6 is not 2006's
     ("The limit is 6 percent.", "The limit is 6.5 percent.", "number"),
+    ("財務大臣は管財人を選任する。", "内閣総理大臣は管財人を選任する。", "name"),  # a minister is a body
+    ("特別保険料は日本銀行に納付する。", "特別保険料は預金保険機構に納付する。", "name"),
 ])
 def test_a_specific_the_passage_does_not_state_is_missing(sentence, passage, kind):
     assert [s.kind for s in missing_specifics(sentence, passage)] == [kind]

@@ -20,13 +20,13 @@ def test_the_verifier_keeps_its_measured_precision_and_recall_on_the_labelled_se
     assert result["items"] == len(read_jsonl(LABELLED))
     assert set(result["count_by_perturbation"]) == {"none", "respelled", "number", "period", "negation", "entity",
                                                     "sector"}
-    # docs/evaluation.md, 2026-12-04, night: 0.991 / 0.901 / 0.994; a change to the claim checks lowering them fails
+    # docs/evaluation.md, 2026-12-04, night: 0.991 / 0.922 / 0.994; a change to the claim checks lowering them fails
     assert result["unsupported_precision"] >= 0.99
-    assert result["unsupported_recall"] >= 0.901
+    assert result["unsupported_recall"] >= 0.922
     assert result["supported_kept"] >= 0.994
     # the same sentences left uncited, attributed among five sources or removed (2026-12-04, later)
     assert result["uncited"]["unsupported_precision"] >= 0.98
-    assert result["uncited"]["unsupported_recall"] >= 0.901
+    assert result["uncited"]["unsupported_recall"] >= 0.922
     assert result["uncited"]["supported_kept"] >= 0.988
 
 
