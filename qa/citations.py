@@ -99,8 +99,8 @@ def supports(sentence: str, hit: Hit, question: str = "") -> tuple[bool, float, 
     without a question it cannot be), and one sentence of the source (or a clause, or two neighbouring
     sentences) that shares enough of the claim's words, states every specific of the claim and has its polarity.
     A number, period or body that the passage states elsewhere, about something else, does not count. The
-    source's title and section count for both words and specifics: a law's chunk does not repeat the law's name
-    or article number."""
+    source's title and section count for both words and specifics (a law's chunk does not repeat the law's name
+    or article number), its file name for specifics ("Basel" in Basel-ML-TF-Risk-Management.pdf)."""
     if len(_features(strip_specifics(sentence))) < MIN_CONTENT_FEATURES:
         return short_answer_support(sentence, hit, question) if question else (False, 0.0, "")
     heading = f"{hit.title}\n{hit.section}\n"
@@ -113,7 +113,7 @@ def supports(sentence: str, hit: Hit, question: str = "") -> tuple[bool, float, 
         # polarity is the claim's sentence's: "should notify. … need not …" does not support "should not notify"
         lead = max(parts, key=lambda part: len(claim & _features(part)))
         ok = (score >= SUPPORT_THRESHOLD and negated(sentence) == negated(lead)
-              and not missing_specifics(sentence, heading + cand))
+              and not missing_specifics(sentence, f"{heading}{hit.source}\n{cand}"))
         # a supporting quote first, then the closest, then the shortest
         if (ok, score, -len(cand)) > (found, best, -len(quote)):
             found, best, quote = ok, score, cand

@@ -174,6 +174,19 @@ def test_a_rule_for_one_sector_does_not_support_a_claim_about_another():
     assert lawyers.refusal_reason == "only_unsupported"
 
 
+def test_a_standard_setter_the_claim_names_must_be_its_sources_or_named_by_it():
+    """The 1.5B with eight passages answered how recent a utility bill must be "under the Basel guidelines" (Basel
+    does not say) with JMLSG's three months. Basel's own pages need not repeat its name: the file name counts."""
+    claim = "The Basel guidelines require utility bills to be dated within the last 3 months [1]."
+    text = "Utility bills must be dated within the last 3 months."
+    jmlsg = hit(5, text, title="Prevention of money laundering/ combating terrorist financing")
+    assert [s.kind for s in missing_specifics(claim, text)] == ["name"]
+    assert enforce_grounding(claim, [jmlsg], REFUSAL).refusal_reason == "only_unsupported"
+    basel = jmlsg.model_copy(update={"source": "Basel-ML-TF-Risk-Management.pdf",
+                                     "title": "Sound management of risks related to money laundering"})
+    assert enforce_grounding(claim, [basel], REFUSAL).refusal_reason is None
+
+
 def test_a_claim_about_one_kind_of_record_does_not_stand_on_a_sentence_about_another():
     """The 1.5B answered 「取引記録のほうは？」 with 犯収法第六条's sentence on 確認記録 (overlap 0.91): 取引記録
     are kept seven years from the transaction (第七条), 確認記録 from the end of the contract."""
