@@ -46,8 +46,9 @@ def fill_settled(page, field, value: str) -> None:
 def tick_settled(page, label: str) -> None:
     """Tick the checkbox `label` once it is enabled and make sure it is still ticked when the page has settled:
     a click on its label while the rerun after the last choice still draws it (disabled) is lost (seen once in a
-    full run: the document chosen, the box unticked, the delete button disabled)."""
-    box = page.get_by_role("checkbox", name=label)
+    full run: the document chosen, the box unticked, the delete button disabled). While that rerun draws it, the
+    old box (disabled) and the new one can both be on the page: the enabled one is the one to tick."""
+    box = page.get_by_role("checkbox", name=label, disabled=False)
     for _ in range(3):
         expect(box).to_be_enabled()
         if not box.is_checked():
