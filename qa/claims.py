@@ -45,7 +45,7 @@ _ORDINAL = re.compile(r"第\s*\d+\s*[一-龥]")
 _JA_NAME = re.compile(
     r"[一-龥ァ-ヶー]{2,}(?:法律|法|施行令|施行規則|府令|庁|省|委員会|協会|機構|大臣)(?![人的令律務規上])|日本銀行")
 _EN_NAME = re.compile(r"\b[A-Z]{2,}[a-z]?\b")
-_EN_BODY = re.compile(r"\b(Basel|Wolfsberg|Egmont|FinCEN)\b")
+_EN_BODIES = tuple((re.compile(rf"\b{name}\b"), name.lower()) for name in ("Basel", "Wolfsberg", "Egmont", "FinCEN"))
 """Standard setters and bodies not spelled in capitals: "the Basel guidelines require…" stands only on a source
 that is Basel's or names it."""
 _EN_LAW = re.compile(
@@ -166,8 +166,7 @@ def specifics(sentence: str) -> list[Specific]:
     raw = unicodedata.normalize("NFKC", sentence)
     found += [Specific("name", n.lower()) for n in _JA_NAME.findall(raw) if not _KANJI_NUMBER.search(n)]
     found += [Specific("name", n.lower()) for n in _EN_NAME.findall(raw) if n.upper() not in _NOT_NAMES]
-    found += [Specific("name", n.lower()) for n in _EN_BODY.findall(raw)]
-    found += [Specific("name", key) for pattern, key in (*_SECTORS, *_RECORDS) if pattern.search(raw)]
+    found += [Specific("name", key) for pattern, key in (*_SECTORS, *_RECORDS, *_EN_BODIES) if pattern.search(raw)]
     found += [Specific("law", words) for words in _law_names(raw)]
     return list(dict.fromkeys(found))
 
