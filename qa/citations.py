@@ -100,7 +100,7 @@ def supports(sentence: str, hit: Hit, question: str = "") -> tuple[bool, float, 
     sentences) that shares enough of the claim's words, states every specific of the claim and has its polarity.
     A number, period or body that the passage states elsewhere, about something else, does not count. The
     source's title and section count for both words and specifics (a law's chunk does not repeat the law's name
-    or article number), its file name for specifics ("Basel" in Basel-ML-TF-Risk-Management.pdf)."""
+    or article number), its file name for named bodies ("Basel" in Basel-ML-TF-Risk-Management.pdf)."""
     if len(_features(strip_specifics(sentence))) < MIN_CONTENT_FEATURES:
         return short_answer_support(sentence, hit, question) if question else (False, 0.0, "")
     heading = f"{hit.title}\n{hit.section}\n"
@@ -113,11 +113,19 @@ def supports(sentence: str, hit: Hit, question: str = "") -> tuple[bool, float, 
         # polarity is the claim's sentence's: "should notify. … need not …" does not support "should not notify"
         lead = max(parts, key=lambda part: len(claim & _features(part)))
         ok = (score >= SUPPORT_THRESHOLD and negated(sentence) == negated(lead)
-              and not missing_specifics(sentence, f"{heading}{hit.source}\n{cand}"))
+              and not _unstated(sentence, hit, heading + cand))
         # a supporting quote first, then the closest, then the shortest
         if (ok, score, -len(cand)) > (found, best, -len(quote)):
             found, best, quote = ok, score, cand
     return found, best, quote
+
+
+def _unstated(sentence: str, hit: Hit, text: str) -> list:
+    """The claim's specifics that ``text`` does not state, less the names the source's file name states (its
+    numbers, "FATF-40-Recommendations.pdf", state nothing)."""
+    missing = missing_specifics(sentence, text)
+    by_file = missing_specifics(sentence, hit.source) if missing else []
+    return [s for s in missing if s.kind != "name" or s in by_file]
 
 
 def verify_answer(answer: str, sources: list[Hit], question: str = "") -> Verification:

@@ -185,6 +185,10 @@ def test_a_standard_setter_the_claim_names_must_be_its_sources_or_named_by_it():
     basel = jmlsg.model_copy(update={"source": "Basel-ML-TF-Risk-Management.pdf",
                                      "title": "Sound management of risks related to money laundering"})
     assert enforce_grounding(claim, [basel], REFUSAL).refusal_reason is None
+    fatf = hit(3, "The FATF issued its Recommendations on record keeping.", title="THE FATF RECOMMENDATIONS")
+    fatf = fatf.model_copy(update={"source": "FATF-40-Recommendations.pdf"})  # a file name's number states nothing
+    claim = "The FATF issued its 40 Recommendations on record keeping [1]."
+    assert enforce_grounding(claim, [fatf], REFUSAL).refusal_reason == "only_unsupported"
 
 
 def test_a_claim_about_one_kind_of_record_does_not_stand_on_a_sentence_about_another():
