@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.text import CJK
+from ingest.pdfium_lock import PDFIUM
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -155,7 +156,8 @@ class PageOcr:
         import pypdfium2
 
         try:
-            document = pypdfium2.PdfDocument(pdf)
+            with PDFIUM:
+                document = pypdfium2.PdfDocument(pdf)
         except pypdfium2.PdfiumError as exc:
             result.warnings.append(f"{SKIPPED}PDFium cannot open the PDF to render its scanned pages ({exc})")
             return result
@@ -175,7 +177,8 @@ class PageOcr:
                 if self.progress is not None:
                     self.progress(OcrProgress(number, done, len(numbers), time.perf_counter() - started))
         finally:
-            document.close()
+            with PDFIUM:
+                document.close()
         read = [p.number for p in result.pages if p.text.strip()]
         blank = [p.number for p in result.pages if not p.text.strip()]
         if read:
@@ -193,13 +196,18 @@ class PageOcr:
 
         started = time.perf_counter()
         try:
-            page = document[number - 1]
-            try:
-                width, height = page.get_size()
-                scale = min(self.config.dpi / 72, math.sqrt(MAX_PIXELS / max(width * height, 1.0)))
-                image = page.render(scale=scale, grayscale=True).to_pil()
-            finally:
-                page.close()
+            with PDFIUM:  # the rendering; Tesseract below runs without it
+                page = document[number - 1]
+                try:
+                    width, height = page.get_size()
+                    scale = min(self.config.dpi / 72, math.sqrt(MAX_PIXELS / max(width * height, 1.0)))
+                    bitmap = page.render(scale=scale, grayscale=True)
+                    try:
+                        image = bitmap.to_pil().copy()  # PIL's own pixels, not a view of PDFium's buffer
+                    finally:
+                        bitmap.close()  # here, under the lock, not by the garbage collector on whatever thread
+                finally:
+                    page.close()
         except (pypdfium2.PdfiumError, ValueError, MemoryError) as exc:
             raise OcrPageError(f"the page could not be rendered ({exc})") from exc
         if not has_ink(image):  # a blank page (the back of a scanned sheet): nothing for Tesseract to read

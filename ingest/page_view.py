@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.pdfium_lock import PDFIUM
+
 MIN_SCALE, MAX_SCALE = 0.5, 4.0
 """Rendering scale (1.0 = 72 dpi): bounds keep a bitmap small enough for a browser and for memory."""
 _MIN_BLOCK = 6
@@ -49,7 +51,11 @@ def render_page(path: Path, page: int, quote: str = "", scale: float = 1.5) -> P
     import pypdfium2 as pdfium
 
     scale = min(MAX_SCALE, max(MIN_SCALE, scale))
-    pdf = pdfium.PdfDocument(path, password="")  # "": the corpus's AES PDFs with an empty password
+    with PDFIUM:
+        return _render(pdfium.PdfDocument(path, password=""), page, quote, scale)  # "": AES PDFs, empty password
+
+
+def _render(pdf, page: int, quote: str, scale: float) -> PageImage | None:
     try:
         if not 1 <= page <= len(pdf):
             return None

@@ -3,6 +3,7 @@ any sentence-transformers model by path for production."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -101,18 +102,25 @@ class SentenceTransformerEmbedder:
         self.name = f"st:{path.name}"
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._model.max_seq_length = min(self._model.max_seq_length or 512, settings.max_tokens * 2)
-        self.dim = self._model.get_sentence_embedding_dimension()
+        self.dim = self._model.get_embedding_dimension()
         self._settings = settings
+        # A Hugging Face fast tokenizer is not safe to share between threads: each call sets its truncation and
+        # padding, and a call made while another runs fails ("Already borrowed") or runs with the other's settings.
+        # Encoding is one call at a time; counting (the chunker, on the ingest's read-ahead thread) has its own copy.
+        self._lock = threading.Lock()
+        self._counter = copy.deepcopy(self._model.tokenizer)
+        self._count_lock = threading.Lock()
 
     def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            [prefix + t for t in texts],
-            batch_size=self._settings.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-        )
+        with self._lock:
+            vectors = self._model.encode(
+                [prefix + t for t in texts],
+                batch_size=self._settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_passages(self, texts: list[str], threads: int | None = None) -> np.ndarray:
@@ -123,7 +131,8 @@ class SentenceTransformerEmbedder:
         return self._embed(texts, self._settings.query_prefix)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._model.tokenizer.tokenize(text))
+        with self._count_lock:
+            return len(self._counter.tokenize(text))
 
 
 def build_embedder(settings: EmbeddingSettings) -> Embedder:

@@ -13,6 +13,7 @@ from core.errors import IngestError
 from core.text import CJK, HIRAGANA_RE
 from ingest.document import Page, ParsedDocument
 from ingest.ocr import SKIPPED as OCR_SKIPPED
+from ingest.pdfium_lock import PDFIUM
 from ingest.readers.cleanup import clean_lines, file_title, meaningful_title, short_title
 from ingest.readers.pdf_engines import (
     PdfiumText,
@@ -160,9 +161,14 @@ def _no_text_key(ocr_warnings: list[str]) -> str:
 
 
 def read_pdf(data: bytes, path: Path, ocr: PageOcr | None = None) -> ParsedDocument:
-    pdf = open_pdf_text(data, path.name)
-    raw_pages = pdf.page_texts(1, pdf.page_count)
-    active, title_meta = _catalogue(data, pdf, path)
+    with PDFIUM:
+        pdf = open_pdf_text(data, path.name)
+        try:
+            raw_pages = pdf.page_texts(1, pdf.page_count)
+            active, title_meta = _catalogue(data, pdf, path)
+        finally:
+            pdf.close()
+    page_count = pdf.page_count
     pages, empty, failed = _pages(raw_pages)
     if failed:  # the per-page errors are logged where the pages were read, without the file's name
         log.info("pdf %s: text of page(s) %s could not be extracted", path.name, _ranges(failed))
@@ -172,7 +178,7 @@ def read_pdf(data: bytes, path: Path, ocr: PageOcr | None = None) -> ParsedDocum
         pages = [recovered.get(page.number or 0, page) for page in pages]
         empty = [n for n in empty if n not in recovered]
 
-    if len(empty) + len(failed) == pdf.page_count:
+    if len(empty) + len(failed) == page_count:
         if failed and not empty:
             raise IngestError("PDF is damaged: no page's text could be extracted", key="ingest_pdf_no_page_text")
         raise IngestError("; ".join(["no extractable text (scanned PDF? needs OCR)", *ocr_warnings]),
@@ -180,4 +186,4 @@ def read_pdf(data: bytes, path: Path, ocr: PageOcr | None = None) -> ParsedDocum
     first_text = next((p.text for p in pages if p.text), "")
     title = title_meta or _pdf_title_from_text(pages[0].text or first_text) or file_title(path)
     return ParsedDocument(format="pdf", title=title, pages=pages,
-                          warnings=_warnings(empty, failed, active) + ocr_warnings, page_count=pdf.page_count)
+                          warnings=_warnings(empty, failed, active) + ocr_warnings, page_count=page_count)

@@ -50,6 +50,10 @@ class PdfText(Protocol):
         """Raw text of pages ``first..last`` (1-based, inclusive); None where a page's content is damaged."""
         ...
 
+    def close(self) -> None:
+        """Release the engine's document (PDFium's: under ``PDFIUM``, see ``ingest.pdfium_lock``)."""
+        ...
+
 
 @contextlib.contextmanager
 def quiet_pypdf() -> Iterator[None]:
@@ -112,6 +116,9 @@ class PdfiumText:
         except Exception:  # noqa: BLE001 - broken metadata is not worth failing for
             return ""
 
+    def close(self) -> None:
+        self._doc.close()
+
 
 class PypdfText:
     """pypdf's text of each page (``extract_text``); ``reader`` is the opened pypdf document."""
@@ -121,6 +128,9 @@ class PypdfText:
     def __init__(self, data: bytes) -> None:
         self.reader = open_pypdf(data)
         self.page_count = len(self.reader.pages)
+
+    def close(self) -> None:
+        """Nothing to release: pypdf's reader is plain Python."""
 
     def page_texts(self, first: int, last: int) -> list[str | None]:
         from pypdf.errors import FileNotDecryptedError
