@@ -514,3 +514,44 @@ def test_corpus_fsa_guideline_sections_and_pages() -> None:
     body = [c for c in chunks if c.section not in ("", "目次")]
     clean = sum(ends_cleanly(c.text) or c.text.endswith(("こと", "）")) for c in body)
     assert clean / len(body) > 0.9
+
+
+def test_fatf_interpretive_notes_end_the_last_recommendations_section() -> None:
+    text = (
+        "39. Extradition\nCountries should constructively and effectively execute extradition requests.\n\n"
+        "40. Other forms of international cooperation *\nCountries should ensure that their competent authorities "
+        "can rapidly provide the widest range of international cooperation.\n\n"
+        "INTERPRETIVE NOTE TO RECOMMENDATION 16 (WIRE TRANSFERS)\n"
+        "Countries may adopt a de minimis threshold for cross-border wire transfers (no higher than USD/EUR 1,000).\n\n"
+        "GENERAL GLOSSARY\nBeneficial owner refers to the natural person who ultimately owns or controls a customer.\n"
+    )
+    chunks = chunk_document(pdf_doc(text), len, max_tokens=300)
+    assert [c.section for c in chunks] == [
+        "39. Extradition", "40. Other forms of international cooperation *",
+        "INTERPRETIVE NOTE TO RECOMMENDATION 16 (WIRE TRANSFERS)", "GENERAL GLOSSARY",
+    ]  # fmt: skip
+
+
+def test_corpus_fatf_recommendations_interpretive_notes_are_sections() -> None:
+    """The 80 pages after Recommendation 40 (its interpretive notes, the legal basis, the glossary) used to be
+    chunked as part of "40. Other forms of international cooperation"."""
+    doc = read_document(corpus_file("en", "aml_regulatory", "fatf", "FATF-40-Recommendations.pdf"))
+    chunks = chunk_document(doc, len, max_tokens=900)
+    de_minimis = next(c for c in chunks if "de minimis threshold for cross-border wire transfers" in c.text)
+    assert de_minimis.section == "INTERPRETIVE NOTE TO RECOMMENDATION 16" and de_minimis.page_start == 74
+    assert not any(c.section.startswith("40.") for c in chunks if (c.page_start or 0) > 32)
+    assert {c.section for c in chunks if (c.page_start or 0) >= 113} == {"GENERAL GLOSSARY"}
+    # under a group title in capitals, a recommendation's heading is not taken for a wrapped sentence
+    assert any(c.section == "12. Politically exposed persons *" for c in chunks)
+
+
+def test_a_group_title_in_capitals_does_not_swallow_the_numbered_heading_after_it() -> None:
+    text = (  # wrapped as on the page: the group title is as wide as the running text
+        "11. Record-keeping\nFinancial institutions should be required to maintain all\n"
+        "necessary records on transactions for at least five years.\n"
+        "ADDITIONAL MEASURES FOR SPECIFIC CUSTOMERS, ACTIVITIES AND DESIGNATED NON-FINANCIAL BUSINESSES\n"
+        "12. Politically exposed persons *\nFinancial institutions should be required, in relation\n"
+        "to foreign politically exposed persons, to have appropriate\nrisk-management systems.\n"
+    )
+    chunks = chunk_document(pdf_doc(text), len, max_tokens=300)
+    assert [c.section for c in chunks] == ["11. Record-keeping", "12. Politically exposed persons *"]

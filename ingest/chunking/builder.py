@@ -20,6 +20,8 @@ TERMINATORS = "。．！？!?"
 RE_LINE_END = re.compile(rf"[{TERMINATORS}.][{re.escape(CLOSERS)}]*$")
 RE_DANGLING = re.compile(r"(?:[,，、;；]|\b(?:of|and|or|the|to|in|under|see|by|with|for|a|an|at|on))$")
 """A line that ends like this continues on the next line."""
+RE_CAPITALS_TITLE = re.compile(r"^[A-Z][A-Z0-9,&'’()/–-]*(?: [A-Z0-9,&'’()/–-]+)+$")
+"""A title set in Latin capitals, several words ("CUSTOMER DUE DILIGENCE AND RECORD-KEEPING")."""
 
 
 def ends_unit(text: str) -> bool:
@@ -182,6 +184,8 @@ class SectionBuilder:
             and prev.kind == "body"
             and prev.head is None
             and not ends_unit(prev.text)
+            and not (head.family == "dotted" and RE_CAPITALS_TITLE.match(prev.text))  # "12. Politically exposed
+            # persons" under a group title ("ADDITIONAL MEASURES FOR SPECIFIC CUSTOMERS AND ACTIVITIES"): not wrapped
             and (
                 self._wide(prev.text)
                 or RE_DANGLING.search(prev.text)

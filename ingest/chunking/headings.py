@@ -38,6 +38,7 @@ RULES: tuple[tuple[Match, Build], ...] = (
     (ja.RE_PAREN_NUM.match, ja.paren_number),
     (ja.RE_CIRCLED.match, ja.circled),
     (en.match_division, en.division),
+    (en.RE_FATF_PART.match, en.fatf_part),
     (en.RE_ADGM.match, en.adgm_rule),
     (numbered.RE_DOTTED.match, numbered.dotted),
     (numbered.RE_HYPHENATED.match, numbered.hyphenated),

@@ -20,6 +20,12 @@ DIVISION_DEPTH = {
     "part": 1, "annex": 2, "appendix": 2, "schedule": 2, "chapter": 2, "section": 3, "article": 4,
     "recommendation": 4, "rule": 4,
 }  # fmt: skip
+RE_FATF_PART = re.compile(
+    r"^(?:INTERPRETIVE NOTES? TO (?:THE FATF )?RECOMMENDATIONS?\b.*|GENERAL GLOSSARY"
+    r"|LEGAL BASIS OF REQUIREMENTS ON .+)$"
+)
+"""The parts of the FATF Recommendations after the 40 (and of the FATF papers that reprint them), in capitals:
+"INTERPRETIVE NOTE TO RECOMMENDATION 16 (WIRE TRANSFERS)", "GENERAL GLOSSARY"."""
 RE_ADGM = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.(\(\w{1,4}\)|Guidance(?:\.\d{1,3}\.?)?)(?=\s|$)[ \t]*(.*)$")
 
 
@@ -54,3 +60,10 @@ def adgm_rule(text: str, m: re.Match[str]) -> Head | None:
     if not rest or (looks_like_title(rest) and not rest.endswith(".")):
         return Head("dotted", depth, norm_label(text), number=number.rstrip("."))
     return Head("dotted", depth, number.rstrip("."), body=text, number=number.rstrip("."))
+
+
+def fatf_part(text: str, m: re.Match[str]) -> Head | None:
+    """INTERPRETIVE NOTE TO RECOMMENDATION 16, GENERAL GLOSSARY: above the numbered recommendations and paragraphs
+    (depth 0 of their family), so it ends the last recommendation's section ("40. Other forms of international
+    cooperation" used to run on over the 80 pages after it) and numbered paragraphs nest under it."""
+    return Head("dotted", 0, norm_label(text))
