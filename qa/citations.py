@@ -24,6 +24,10 @@ _WORD = re.compile(r"[a-z0-9]+")
 _WORDLIKE = re.compile(r"\w")
 _JA_CHARS = re.compile(r"[^\s、。，．・「」『』（）()\[\]［］【】:：;；!！?？\-－\"'`*#]")
 
+_EN_FUNCTION_WORDS = frozenset(
+    "a an the to of in on at by for from with about as and or that this these those it its they them their he she "
+    "his her we our you your is are was were be been being has have had do does did yes so".split()
+)
 SUPPORT_THRESHOLD = 0.35
 ATTRIBUTION_THRESHOLD = 0.5
 MIN_CONTENT_FEATURES = 3
@@ -62,7 +66,7 @@ def _features(text: str) -> set[str]:
     if detect_language(text) == "ja":
         chars = "".join(_JA_CHARS.findall(MARKER.sub("", lowered)))
         return {chars[i : i + 2] for i in range(len(chars) - 1)}
-    return set(_WORD.findall(MARKER.sub("", lowered)))
+    return set(_WORD.findall(MARKER.sub("", lowered))) - _EN_FUNCTION_WORDS
 
 
 def _candidates(passage: str) -> dict[str, tuple[str, ...]]:

@@ -2,7 +2,7 @@
 
 from core.schema import Hit
 from core.text import split_sentences
-from qa.citations import verify_answer
+from qa.citations import supports, verify_answer
 
 
 def hit(n: int, text: str, page: int) -> Hit:
@@ -128,3 +128,17 @@ def test_a_quote_from_a_merged_neighbour_is_cited_on_the_neighbours_page():
     check = verify_answer("法人顧客については、登記事項証明書の原本の提示を受けます[1]。", [merged])
     assert check.citations[0].verified and check.citations[0].page == 5
     assert merged.page_of("確認した書類の種類を記録する。") == 4  # the overlap is shown once, on its first page
+
+
+def test_words_in_common_are_content_words_not_function_words() -> None:
+    """A wrong answer the 1.5B gave with FATF, JMLSG and Basel passages in context: it shares "to tell the customers
+    … that they … to them" with a paragraph on sanctions, half of its words, and not one of what it claims."""
+    sanctions = Hit(doc_id="jmlsg3", source="JMLSG-Part-III.pdf", title="2017 Version", page=61, pages=[61],
+                    section="4.111", score=1.0, chunk_id="jmlsg3:1:0", text=(
+                        "4.111 It will, however, generally be good practice to tell the customers involved that they "
+                        "are subject to financial sanctions such as an asset freeze, and to explain the effect of any "
+                        "restrictions to them, and how to contact OFSI."))
+    claim = "Yes, staff are allowed to tell a customer that an STR has been filed about them."
+    assert not supports(claim, sanctions)[0]
+    assert supports("It is good practice to tell the customers that they are subject to an asset freeze.",
+                    sanctions)[0]
