@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def main(argv: list[str]) -> int:
 
 def progress_bars(stream=None):
     """The files done of all; and while a file's scanned pages are read by OCR, a second bar of its pages with
-    tqdm's estimate of the time left."""
+    the time left at their pace. The pace is the reader's own clock, not tqdm's: a file read ahead reports the
+    pages it read while the file before it was embedded when its turn comes, all at once."""
     stream = stream or sys.stderr
     bar = tqdm(unit="file", file=stream)
     ocr_bar: list[tqdm] = []  # the current file's, while it has one
@@ -116,7 +118,9 @@ def progress_bars(stream=None):
         bar.set_description(f"{printable(Path(p.path).name)[:30]} {p.stage}")
         if p.ocr is not None:
             if not ocr_bar:
-                ocr_bar.append(tqdm(total=p.ocr.total, unit="page", desc="  OCR", file=stream, position=1, leave=False))
+                ocr_bar.append(tqdm(total=p.ocr.total, unit="page", desc="  OCR", file=stream, position=1, leave=False,
+                                    smoothing=0))  # the average pace: pages done / seconds since the first
+            ocr_bar[0].start_t = time.time() - p.ocr.elapsed_seconds
             ocr_bar[0].update(p.ocr.done - ocr_bar[0].n)
         elif ocr_bar:
             ocr_bar.pop().close()

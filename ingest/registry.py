@@ -59,6 +59,7 @@ DOCUMENTS = Table(
     Column("warnings", Text, nullable=False),
     Column("store_synced", Integer, nullable=False),
     Column("source_path", Text, nullable=False),
+    Column("reading", Text, nullable=False),
     PrimaryKeyConstraint("doc_id", "version"),
 )
 EDITION_SUGGESTIONS = Table(
@@ -94,6 +95,8 @@ class DocumentVersion:
     store_synced: bool = True
     source_path: str = ""
     """The file's absolute path when it was ingested: re-ingesting that path makes a new edition."""
+    reading: str = ""
+    """What read and chunked it (``ingest.reading.reading_stamp``); '' when stored before this was recorded."""
 
     def as_dict(self) -> dict:
         d = self.__dict__.copy()
@@ -122,6 +125,7 @@ def _row_to_version(row: RowMapping) -> DocumentVersion:
         warnings=json.loads(row["warnings"]),
         store_synced=bool(row["store_synced"]),
         source_path=row["source_path"],
+        reading=row["reading"],
     )
 
 

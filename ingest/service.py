@@ -25,7 +25,9 @@ from ingest.identity import new_doc_id, normalise_key, path_key, shingles, text_
 from ingest.ocr import SKIPPED as OCR_SKIPPED
 from ingest.ocr import OcrConfig, OcrProgress, PageOcr, unavailable_reason
 from ingest.originals import Originals
+from ingest.read_ahead import ReadAhead
 from ingest.readers import check_size, read_document
+from ingest.reading import reading_stamp
 from ingest.registry import DocumentVersion, EditionSuggestion, Registry
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseEncoder
@@ -36,6 +38,10 @@ _REGULATION = re.compile(r"(法律|法$|法\b|施行令|施行規則|政令|府�
 _GUIDANCE = re.compile(r"(ガイドライン|指針|Ｑ＆Ａ|Q&A|事例集|guidance|guideline|recommendation)", re.IGNORECASE)
 _NAME_SEPARATORS = re.compile(r"[\s_\-.]+")
 _LETTER = re.compile(r"[^\W\d_]")
+READ_AGAIN_OCR = "ocr installed"
+"""Why stored content is read again: its scanned pages were skipped for want of an OCR that is installed now."""
+READ_AGAIN_READING = "reading changed"
+"""Why stored content is read again: it was read or chunked otherwise than now (another release or chunk settings)."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +146,43 @@ class IngestService:
         started = time.perf_counter()
         files = collect_files(paths)
         items = []
-        for i, path in enumerate(files):
-            def stage(name: str, ocr: OcrProgress | None = None, path: Path = path, i: int = i) -> None:
-                _report(progress, path, name, i, len(files), ocr)
+        hashes: dict[int, str] = {}  # of the files hashed to decide whether to read them ahead
+        seen: set[str] = set()
 
-            item = self._ingest_one(path, options, stage, actor=actor)
-            if item.status != "unchanged":
-                self._audit(actor, "ingest", item.model_dump(exclude={"warnings", "error_key", "error_params"}))
-            items.append(item)
+        def look_ahead(j: int) -> None:
+            """Start reading file ``j`` ahead when it will be read: its content is neither stored unchanged nor
+            earlier in this batch (a duplicate waits for the first copy to be stored, then it is unchanged)."""
+            sha = self._hash(files[j]) if j < len(files) else None
+            if sha is not None:
+                hashes[j] = sha
+                if sha not in seen and self._unchanged(sha) is None:
+                    ahead.start(j)
+                seen.add(sha)
+
+        with ReadAhead(lambda j, stage: self._read(files[j], stage)) as ahead:
+            look_ahead(0)
+            for i, path in enumerate(files):
+                look_ahead(i + 1)
+
+                def stage(name: str, ocr: OcrProgress | None = None, path: Path = path, i: int = i) -> None:
+                    _report(progress, path, name, i, len(files), ocr)
+
+                item = self._ingest_one(path, options, stage, actor, hashes.get(i),
+                                        lambda stage, i=i: ahead.take(i, stage))
+                ahead.drop(i)  # started ahead but not needed: the file was unchanged
+                if item.status != "unchanged":
+                    self._audit(actor, "ingest", item.model_dump(exclude={"warnings", "error_key", "error_params"}))
+                items.append(item)
         return IngestReport(documents=items, seconds=round(time.perf_counter() - started, 3))
+
+    def _hash(self, path: Path) -> str | None:
+        """The file's hash, or None when it is not a file that could be read (``_ingest_one`` reports why)."""
+        try:
+            if not path.is_file() or path.stat().st_size > self._max_bytes:
+                return None
+            return file_sha256(path)
+        except OSError:
+            return None
 
     def ingest_uploads(
         self,
@@ -232,15 +266,16 @@ class IngestService:
                 safe_file_name(path.name)
                 if not path.is_file():
                     raise IngestError("no such file", key="ingest_no_such_file")
-                known = self._unchanged(file_sha256(path))
+                known = self._known(file_sha256(path))
             except (ValueError, OSError, IngestError) as exc:
                 items.append(_failed(str(path), exc))
                 continue
-            if known is not None:
+            again = self._read_again(known) if known is not None else ""
+            if known is not None and not again:
                 items.append(IngestItem(path=str(path), doc_id=known.doc_id, status="unchanged",
                                         version=known.version, title=known.title))
                 continue
-            doc_id, _, reason = self._identify(options, str(path.resolve()))
+            doc_id, _, reason, _ = self._document_for(options, str(path.resolve()), known, again)
             previous = self.registry.active_version(doc_id)
             items.append(IngestItem(
                 path=str(path), doc_id=doc_id, status="would-update" if previous else "would-ingest",
@@ -318,22 +353,37 @@ class IngestService:
 
     # -- one document ----------------------------------------------------------------
 
-    def _unchanged(self, sha: str) -> DocumentVersion | None:
-        """The stored version with exactly this content, if it still serves (no work to do), unless its scanned
-        pages were skipped for want of an OCR that is installed now: the file is then read again."""
+    def _known(self, sha: str) -> DocumentVersion | None:
+        """The stored version with exactly this content: its document's active version when that is the one."""
         known = self.registry.find_by_sha(sha)
         if known is None or known.status not in ("active", "superseded"):
             return None
         active = self.registry.active_version(known.doc_id)
-        if active is not None and active.sha256 == sha:
-            known = active  # the same content read again (its scanned pages read by OCR this time)
+        return active if active is not None and active.sha256 == sha else known
+
+    def _read_again(self, known: DocumentVersion) -> str:
+        """Why a stored version of a file is read again when the file is ingested again ('' when it still
+        serves): its scanned pages were skipped for want of an OCR that is installed now, or it is the active
+        version and was read or chunked otherwise than this release and these settings do (``ingest.reading``).
+        A superseded edition is not: ingesting an old file again does not bring it back (``--restore`` does)."""
         if any(w.startswith(OCR_SKIPPED) for w in known.warnings) and unavailable_reason(self._ocr_config) is None:
-            return None
-        return known
+            return READ_AGAIN_OCR
+        if known.status == "active" and known.reading != self._reading:
+            return READ_AGAIN_READING
+        return ""
+
+    def _unchanged(self, sha: str) -> DocumentVersion | None:
+        """The stored version with exactly this content, if it still serves (no work to do)."""
+        known = self._known(sha)
+        return known if known is not None and not self._read_again(known) else None
 
     @property
     def _max_bytes(self) -> int:
         return self.settings.max_file_mb * 1024 * 1024
+
+    @property
+    def _reading(self) -> str:
+        return reading_stamp(self.settings)
 
     @property
     def _ocr_config(self) -> OcrConfig:
@@ -346,7 +396,11 @@ class IngestService:
         options: IngestOptions,
         stage: Callable[..., None],
         actor: str,
+        sha: str | None,
+        read: Callable[[Callable[..., None]], tuple[ParsedDocument, list[ChunkDraft]]],
     ) -> IngestItem:
+        """One file ingested. ``sha``: its hash when already computed; ``read``: its reading and chunking
+        (``ReadAhead.take``: perhaps started ahead)."""
         try:
             source = safe_file_name(path.name)
         except ValueError as exc:
@@ -356,9 +410,10 @@ class IngestService:
             if not path.is_file():
                 raise IngestError("no such file", key="ingest_no_such_file")
             check_size(path.stat().st_size, self._max_bytes)  # before hashing: a 200 MB file is not read at all
-            sha = file_sha256(path)
-            known = self._unchanged(sha)
-            if known is not None:
+            sha = sha or file_sha256(path)
+            known = self._known(sha)
+            again = self._read_again(known) if known is not None else ""
+            if known is not None and not again:
                 stage("done")
                 return IngestItem(
                     path=str(path),
@@ -369,14 +424,12 @@ class IngestService:
                     version=known.version,
                     title=known.title,
                 )
-            ocr = PageOcr(self._ocr_config, lambda p: stage("ocr", p))
-            doc = read_document(path, max_bytes=self._max_bytes, ocr=ocr)
-            title = options.title or doc.title or Path(source).stem
+            doc, drafts = read(stage)
             source_path = str(path.resolve())
-            doc_id, doc_key, reason = self._identify(options, source_path)
+            doc_id, doc_key, reason, kept = self._document_for(options, source_path, known, again)
+            title = options.title or (kept.title if kept else doc.title or Path(source).stem)
             previous = self.registry.active_version(doc_id)
             is_new = not self.registry.versions_of(doc_id)
-            stage("chunking")
             draft = DocumentVersion(
                 doc_id=doc_id,
                 version=0,
@@ -385,7 +438,7 @@ class IngestService:
                 doc_type=options.doc_type or (previous.doc_type if previous else infer_doc_type(title, source)),
                 source=source,
                 sha256=sha,
-                effective_from=options.effective_from or date.today(),
+                effective_from=options.effective_from or (kept.effective_from if kept else date.today()),
                 effective_to=None,
                 status="pending",
                 access=tuple(options.access) or (previous.access if previous else (PUBLIC_GROUP,)),
@@ -394,8 +447,9 @@ class IngestService:
                 chunks=0,
                 warnings=list(doc.warnings),
                 source_path=source_path,
+                reading=self._reading,
             )
-            chunks, embedded, version = self._store_version(draft, self._drafts(doc), stage)
+            chunks, embedded, version = self._store_version(draft, drafts, stage)
             if self.originals is not None:
                 self.originals.keep(path, sha)
             stage("done")
@@ -448,6 +502,15 @@ class IngestService:
         self._sync_store_status()
         return chunks, embedded, version
 
+    def _document_for(self, options: IngestOptions, source_path: str, known: DocumentVersion | None,
+                      again: str) -> tuple[str, str, str, DocumentVersion | None]:
+        """``_identify``'s answer, except for stored content read again (``again``, its reason): a new version of
+        the document whose active version it is (returned last, to keep its title and dates), wherever the file
+        lies now, unless ``--doc-key`` names another."""
+        if again and known is not None and known.status == "active" and not options.doc_key:
+            return known.doc_id, known.doc_key, again, known
+        return *self._identify(options, source_path), None
+
     def _identify(self, options: IngestOptions, source_path: str) -> tuple[str, str, str]:
         """(doc_id, doc_key, why it is that document): ``--doc-key`` (a key or a stored document's id),
         else the document last ingested from this path, else a new document keyed by its path."""
@@ -493,6 +556,13 @@ class IngestService:
                                                   "version": version.version})
         every_chunk = SearchFilter(access_groups=UNRESTRICTED)
         return self.store.chunks_by_index(version.doc_id, version.version, list(range(version.chunks)), every_chunk)
+
+    def _read(self, path: Path, stage: Callable[..., None]) -> tuple[ParsedDocument, list[ChunkDraft]]:
+        """A file read (scanned pages by OCR) and chunked: the part of an ingest that may run on the read-ahead
+        thread, so it touches neither the registry nor the store."""
+        doc = read_document(path, max_bytes=self._max_bytes, ocr=PageOcr(self._ocr_config, lambda p: stage("ocr", p)))
+        stage("chunking")
+        return doc, self._drafts(doc)
 
     def _drafts(self, doc: ParsedDocument) -> list[ChunkDraft]:
         from ingest.chunking import chunk_document

@@ -164,6 +164,8 @@ PAGE_STRINGS: dict[str, dict[str, str]] = {
     "edition_reason_doc_key": {"ja": "同じ文書番号", "en": "same document key"},
     "edition_reason_same_title": {"ja": "同じタイトル", "en": "same title"},
     "edition_reason_same_file_name": {"ja": "同じファイル名", "en": "same file name"},
+    "edition_reason_reading_changed": {"ja": "読み取り方式の更新で再読込", "en": "read again: reading changed"},
+    "edition_reason_ocr_installed": {"ja": "OCR導入により再読込", "en": "read again: OCR installed"},
     "doc_type_regulation": {"ja": "法令・規程", "en": "regulation"},
     "doc_type_guidance": {"ja": "ガイドライン", "en": "guidance"},
     "doc_type_manual": {"ja": "マニュアル", "en": "manual"},

@@ -53,10 +53,17 @@ def error_label(item) -> str:
     return printable(message_text(item.error_key, item.error_params, item.error or "", L)) if item.error else ""
 
 
+def replaced(match) -> str:
+    """The version an ingested file superseded, and why it is that document's."""
+    if match is None or not match.reason:
+        return match.label() if match else ""
+    return f"{match.label()} ({label('edition_reason', match.reason.replace(' ', '_'))})"
+
+
 def show_report(report) -> None:
     rows = [{t("doc_col_source", L): printable(Path(d.path).name), t("status", L): status_label(d.status),
              t("doc_col_version", L): d.version, t("doc_col_chunks", L): d.chunks,
-             t("doc_col_embedded", L): d.embedded, t("replaces", L): d.replaces.label() if d.replaces else "",
+             t("doc_col_embedded", L): d.embedded, t("replaces", L): replaced(d.replaces),
              t("doc_col_error", L): error_label(d)} for d in report.documents]
     st.table(pd.DataFrame(rows))
     for d in report.documents:
