@@ -4,10 +4,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
-# llama-cpp-python compiles from source: skip the parts we do not use (about 5 min on 2 cores). For the CPU
-# instructions every x86-64-v3 machine has (AVX2, FMA, F16C), not -march=native: on a VM whose CPU reports AMX
+# llama-cpp-python compiles from source: skip the parts we do not use (about 5 min on 2 cores). With the vector
+# instructions of this machine's CPU that -march=native would take, but never AMX: on a VM whose CPU reports AMX
 # that its kernel does not enable, a native build dies with SIGILL in ggml's AMX matrix multiply.
-export CMAKE_ARGS ?= -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+ggml_if = $(if $(filter $(1),$(CPU_FLAGS)),-DGGML_$(2)=ON,-DGGML_$(2)=OFF)
+GGML_CPU := -DGGML_NATIVE=OFF $(call ggml_if,avx,AVX) $(call ggml_if,avx2,AVX2) $(call ggml_if,fma,FMA) \
+	$(call ggml_if,f16c,F16C) $(call ggml_if,bmi2,BMI2) $(call ggml_if,avx_vnni,AVX_VNNI) \
+	$(call ggml_if,avx512bw,AVX512) $(call ggml_if,avx512vbmi,AVX512_VBMI) \
+	$(call ggml_if,avx512_vnni,AVX512_VNNI) $(call ggml_if,avx512_bf16,AVX512_BF16)
+export CMAKE_ARGS ?= -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAVA_BUILD=OFF $(GGML_CPU)
 export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -69,11 +69,13 @@ def test_documents_page_refuses_staff_even_when_opened_directly(app_for):
     assert not at.get("file_uploader")
 
 
-def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_path):
-    """Folder sync from the documents page: new files ingested, a bad one reported, then a delete
-    that needs a confirmation and lands on the audit trail."""
+def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_path, monkeypatch):
+    """Folder sync from the documents page: new files ingested, a bad one reported, the stored one read again
+    after an upgrade that reads it otherwise, then a delete that needs a confirmation and lands on the audit
+    trail."""
     import shutil
 
+    import ingest.reading
     import ui.state
     from tests.conftest import EN_MD
 
@@ -93,6 +95,16 @@ def test_admin_re_ingests_a_server_folder_and_deletes_a_document(app_for, tmp_pa
     services = ui.state.container()
     [manual] = [v for v in services.registry.all_versions() if v.source == EN_MD.name]
     assert manual.status == "active"
+
+    monkeypatch.setattr(ingest.reading, "READING_VERSION", ingest.reading.READING_VERSION + 1)  # an upgrade
+    at.text_input[0].set_value(str(folder))  # the form was cleared on submit
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    [report] = [table.value for table in at.table if "置き換えた版" in table.value.columns]
+    replaced = report["置き換えた版"].tolist()
+    assert f"{manual.title} v1 (読み取り方式の更新で再読込)" in replaced, replaced
+    manual = services.registry.active_version(manual.doc_id)
+    assert manual.version == 2
 
     delete = next(b for b in at.button if b.label == "削除")
     assert delete.disabled  # not before the confirmation box is ticked
