@@ -270,7 +270,7 @@ class IngestService:
             except (ValueError, OSError, IngestError) as exc:
                 items.append(_failed(str(path), exc))
                 continue
-            again = self._read_again(known) if known is not None else ""
+            again = self._read_again(known)
             if known is not None and not again:
                 items.append(IngestItem(path=str(path), doc_id=known.doc_id, status="unchanged",
                                         version=known.version, title=known.title))
@@ -361,16 +361,16 @@ class IngestService:
         active = self.registry.active_version(known.doc_id)
         return active if active is not None and active.sha256 == sha else known
 
-    def _read_again(self, known: DocumentVersion) -> str:
-        """Why a stored version of a file is read again when the file is ingested again ('' when it still
-        serves): its scanned pages were skipped for want of an OCR that is installed now, or it is the active
-        version and was read or chunked otherwise than this release and these settings do (``ingest.reading``).
-        A superseded edition is not: ingesting an old file again does not bring it back (``--restore`` does)."""
+    def _read_again(self, known: DocumentVersion | None) -> str:
+        """Why the active version ``known`` of a file is read again when the file is ingested again ('' when it
+        still serves): its scanned pages were skipped for want of an OCR that is installed now, or it was read or
+        chunked otherwise than this release and these settings do (``ingest.reading``). A superseded edition is
+        not: ingesting an old file again does not bring it back (``--restore`` does)."""
+        if known is None or known.status != "active":
+            return ""
         if any(w.startswith(OCR_SKIPPED) for w in known.warnings) and unavailable_reason(self._ocr_config) is None:
             return READ_AGAIN_OCR
-        if known.status == "active" and known.reading != self._reading:
-            return READ_AGAIN_READING
-        return ""
+        return READ_AGAIN_READING if known.reading != self._reading else ""
 
     def _unchanged(self, sha: str) -> DocumentVersion | None:
         """The stored version with exactly this content, if it still serves (no work to do)."""
@@ -412,7 +412,7 @@ class IngestService:
             check_size(path.stat().st_size, self._max_bytes)  # before hashing: a 200 MB file is not read at all
             sha = sha or file_sha256(path)
             known = self._known(sha)
-            again = self._read_again(known) if known is not None else ""
+            again = self._read_again(known)
             if known is not None and not again:
                 stage("done")
                 return IngestItem(
@@ -507,7 +507,7 @@ class IngestService:
         """``_identify``'s answer, except for stored content read again (``again``, its reason): a new version of
         the document whose active version it is (returned last, to keep its title and dates), wherever the file
         lies now, unless ``--doc-key`` names another."""
-        if again and known is not None and known.status == "active" and not options.doc_key:
+        if again and known is not None and not options.doc_key:
             return known.doc_id, known.doc_key, again, known
         return *self._identify(options, source_path), None
 

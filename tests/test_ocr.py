@@ -234,3 +234,25 @@ def test_a_file_whose_scans_were_skipped_is_read_again_once_tesseract_is_install
         assert any(h.page == 1 and h.ocr and h.version == 2 for h in hits), [(h.page, h.ocr, h.version) for h in hits]
     finally:
         container.close()
+
+
+def test_an_old_edition_whose_scans_were_skipped_is_not_brought_back_once_tesseract_is_installed(tmp_path):
+    need_tesseract()
+    from ingest.service import IngestOptions
+    from tests.conftest import SAMPLES
+
+    data, mixed = tmp_path / "data", scanned_copy(JA_PDF, tmp_path / "mixed.pdf", {1})
+    without = make_container(data, ingest={"ocr_command": str(tmp_path / "no-tesseract-here")})
+    try:
+        [first] = without.ingest.ingest([mixed]).documents
+        without.ingest.ingest([SAMPLES / "editions" / "ja_account_opening_manual_v2.pdf"],
+                              IngestOptions(doc_key=first.doc_id))
+    finally:
+        without.close()
+    container = make_container(data)
+    try:
+        [old] = container.ingest.ingest([mixed]).documents
+        assert (old.status, old.version) == ("unchanged", 1)  # only the active version is read again
+        assert container.registry.active_version(first.doc_id).version == 2
+    finally:
+        container.close()
