@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import sqlite3
 from datetime import date
 
 import pytest
@@ -80,8 +81,6 @@ def test_versions_stored_before_the_reading_was_recorded_are_read_again_once(tmp
     data = tmp_path / "data"
     code, first = run_json("ingest", str(JA_PDF), "--json", data_dir=data)
     assert code == 0 and first["documents"][0]["status"] == "ingested"
-    import sqlite3
-
     with sqlite3.connect(data / "registry.sqlite3") as conn:
         conn.execute("UPDATE documents SET reading = ''")
     conn.close()

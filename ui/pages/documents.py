@@ -53,11 +53,16 @@ def error_label(item) -> str:
     return printable(message_text(item.error_key, item.error_params, item.error or "", L)) if item.error else ""
 
 
+def reason_label(reason: str) -> str:
+    """Why a file is a stored document's edition ("same path", "reading changed", ...), in the user's language."""
+    return label("edition_reason", reason.replace(" ", "_"))
+
+
 def replaced(match) -> str:
     """The version an ingested file superseded, and why it is that document's."""
-    if match is None or not match.reason:
-        return match.label() if match else ""
-    return f"{match.label()} ({label('edition_reason', match.reason.replace(' ', '_'))})"
+    if match is None:
+        return ""
+    return f"{match.label()} ({reason_label(match.reason)})" if match.reason else match.label()
 
 
 def show_report(report) -> None:
@@ -110,7 +115,7 @@ if suggestions:
 for suggestion, new, stored in suggestions:
     with st.container(border=True):
         st.write(t("suggestion_text", L, new=new.title, source=new.source, old=stored.title, version=stored.version,
-                   reason=label("edition_reason", suggestion.reason.replace(" ", "_")),
+                   reason=reason_label(suggestion.reason),
                    overlap=f"{suggestion.overlap:.0%}"))
         c1, c2 = st.columns(2)
         key = f"{suggestion.doc_id}-{suggestion.of_doc_id}"
